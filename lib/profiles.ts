@@ -1,0 +1,38 @@
+/**
+ * Named presets chosen in one place and used by the notebooks, the CLI and
+ * the tests. `CYCLEGAN_PROFILE` (environment) picks one; `emoji` is the
+ * default.
+ *
+ * - `smoke`: tiny, for the tests and nbval; seconds on 2 CPU cores.
+ * - `emoji`: the embedded emoji dataset at 64 px, sized to train on 2 CPU
+ *   cores in about 30 minutes with a visible result.
+ * - `paper`: the official settings at 256 px (Zhu et al. 2017), for a GPU.
+ *
+ * Each part (data, model, training) is refined by the module that owns it;
+ * this file only holds the values that differ between profiles.
+ */
+export type ProfileName = 'smoke' | 'emoji' | 'paper';
+
+export interface Profile {
+  name: ProfileName;
+  /** Side of the square emoji rasters, px (32, 64, 128 or 256). */
+  imageSize: number;
+  /** Cap on images per domain and split used (Infinity = all). */
+  maxImages: number;
+}
+
+export const PROFILES: Record<ProfileName, Profile> = {
+  smoke: { name: 'smoke', imageSize: 32, maxImages: 24 },
+  emoji: { name: 'emoji', imageSize: 64, maxImages: Infinity },
+  paper: { name: 'paper', imageSize: 256, maxImages: Infinity },
+};
+
+/** The profile named by `name`, else `CYCLEGAN_PROFILE`, else `emoji`. */
+export function getProfile(name?: string): Profile {
+  const key = name ?? process.env.CYCLEGAN_PROFILE ?? 'emoji';
+  if (!(key in PROFILES)) {
+    throw new Error(`unknown profile '${key}' (CYCLEGAN_PROFILE); expected ` +
+      `one of ${Object.keys(PROFILES).join(', ')}`);
+  }
+  return PROFILES[key as ProfileName];
+}

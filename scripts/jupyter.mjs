@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// `npm run lab`: JupyterLab from .venv/ on 127.0.0.1, opened on notebooks/,
+// with the tslab (TypeScript) kernel the notebooks name in their metadata.
+import { join } from 'node:path';
+import { ROOT, run, venvPython, pythonEnv } from './common.mjs';
+
+const args = process.argv.slice(2);
+const r = run(venvPython(), ['-m', 'jupyter', ...(args.length ? args : ['lab']),
+  '--ServerApp.ip=127.0.0.1', `--ServerApp.root_dir=${ROOT}`,
+  '--LabApp.default_url=/lab/tree/notebooks',
+  '--MappingKernelManager.default_kernel_name=tslab'],
+{ env: pythonEnv() });
+process.exit(r.status ?? 1);
