@@ -22,7 +22,8 @@ export function sourceOf(file: string, name: string): string {
   if (start < 0) throw new Error(`no top-level '${name}' in ${file}`);
   // Include the JSDoc block directly above the declaration.
   let first = start;
-  if (lines[start - 1]?.trim() === '*/') {
+  if (lines[start - 1]?.trim().endsWith('*/')) {
+    first = start - 1;
     while (first > 0 && !lines[first].trim().startsWith('/**')) first--;
   }
   // The declaration ends at the first line that closes it at column 0.
