@@ -20,8 +20,8 @@ const STEP_FLOPS = 3 * FORWARD_FLOPS;
 
 /** Median seconds of `reps` training steps after one warm-up step. */
 async function timeStep(reps: number): Promise<number> {
-  const x = tf.randomNormal([1, H, W, C], 0, 1, 'float32', 1);
   const x = tf.randomNormal([1, H, W, C], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const kernels = Array.from({ length: LAYERS }, (_, i) =>
     tf.variable(tf.randomNormal([3, 3, C, C], 0, 0.05, 'float32', 2 + i)));
   const adam = tf.train.adam(1e-3);
   const step = async () => {
@@ -29,7 +29,7 @@ async function timeStep(reps: number): Promise<number> {
       let h: tf.Tensor4D = x;
       kernels.forEach((k, i) => {
         h = tf.conv2d(h, k as tf.Tensor4D, 1, 'same');
-        if (i < LAYERS - 1) h = tf.relu(h);
+        if (i < LAYERS - 1) h = tf.relu(h) as tf.Tensor4D;
       });
       return h.square().mean() as tf.Scalar;
     }, true);
