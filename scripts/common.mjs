@@ -1,5 +1,6 @@
 // Small helpers shared by the project's set-up and run scripts.
 import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,6 +19,9 @@ export function venvPython() {
  */
 export function pythonEnv(extra = {}) {
   const j = join(ROOT, '.jupyter');
+  for (const d of ['config', 'data', 'runtime', 'ipython']) {
+    mkdirSync(join(j, d), { recursive: true });
+  }
   return {
     ...process.env,
     PIP_CACHE_DIR: join(ROOT, '.cache', 'pip'),
