@@ -8,6 +8,8 @@ const args = process.argv.slice(2);
 const r = run(venvPython(), ['-m', 'jupyter', ...(args.length ? args : ['lab']),
   '--ServerApp.ip=127.0.0.1', `--ServerApp.root_dir=${ROOT}`,
   '--LabApp.default_url=/lab/tree/notebooks',
-  '--MappingKernelManager.default_kernel_name=tslab'],
+  '--MappingKernelManager.default_kernel_name=tslab',
+  // Containers and CI machines often run as root, which Jupyter refuses.
+  ...(process.getuid?.() === 0 ? ['--allow-root'] : [])],
 { env: pythonEnv() });
 process.exit(r.status ?? 1);
