@@ -196,20 +196,30 @@ def param_count(net):
     return sum(p.numel() for p in net.parameters())
 
 
-def pad_to_multiple(x, multiple):
-    """Reflect-pads the bottom and right of NCHW `x` up to a multiple of
-    `multiple`; returns the padded tensor and the original (h, w)."""
+def pad_amounts(size, multiple, min_size=None):
+    """Padding [before, after] that brings `size` to the next multiple of
+    `multiple` (at least `min_size`), split evenly with the odd pixel at
+    the end: the rule of our PadToMultiple layer (lib/layers.ts)."""
+    target = max(min_size or multiple, -(-size // multiple) * multiple)
+    extra = target - size
+    return extra // 2, extra - extra // 2
+
+
+def pad_to_multiple(x, multiple, min_size=None):
+    """Reflect-pads NCHW `x` (centred) up to a multiple of `multiple`;
+    returns the padded tensor and the crop box (top, left, h, w)."""
     h, w = x.shape[2], x.shape[3]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x, (h, w)
-    return nn.functional.pad(x, (0, pw, 0, ph), mode='reflect'), (h, w)
+    top, bottom = pad_amounts(h, multiple, min_size)
+    left, right = pad_amounts(w, multiple, min_size)
+    if top + bottom + left + right > 0:
+        x = nn.functional.pad(x, (left, right, top, bottom), mode='reflect')
+    return x, (top, left, h, w)
 
 
-def translate(net_g, x, multiple=4):
+def translate(net_g, x, multiple=4, min_size=None):
     """Pad (reflect) to a size the generator keeps, run, crop back."""
-    padded, (h, w) = pad_to_multiple(x, multiple)
-    return net_g(padded)[:, :, :h, :w]
+    padded, (top, left, h, w) = pad_to_multiple(x, multiple, min_size)
+    return net_g(padded)[:, :, top:top + h, left:left + w]
 
 
 class ImagePool:
