@@ -1,0 +1,272 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../lib/backend';
+import {
+  CropLike, Crop2d, InstanceNorm, Pad2d, PadToMultiple, pad2d,
+  padToMultipleAmounts,
+} from '../../lib/layers';
+
+before(async () => {
+  await initBackend('training', 'native', { quiet: true });
+});
+
+/** A 1×H×W×1 tensor from a 2-D array. */
+const image = (rows: number[][]): tf.Tensor4D =>
+  tf.tensor4d(rows.flat(), [1, rows.length, rows[0].length, 1]);
+
+/** The H×W values of channel 0 of image 0. */
+const rowsOf = (t: tf.Tensor): number[][] =>
+  (t.squeeze([0, 3]).arraySync() as number[][]);
+
+/** Gradient of sum(f(x)) with respect to x, as rows. */
+function sumGradient(x: tf.Tensor4D,
+  f: (x: tf.Tensor4D) => tf.Tensor): number[][] {
+  return tf.tidy(() => rowsOf(tf.grad((v: tf.Tensor) =>
+    tf.sum(f(v as tf.Tensor4D)))(x)));
+}
+
+const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor): number =>
+  tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+
+const grid3 = [[1, 2, 3], [4, 5, 6], [7, 8, 9]];
+
+test('reflection pad: gradient of the sum over a 3x3 padded by 1', () => {
+  const x = image(grid3);
+  const layer = new Pad2d({ padding: 1, mode: 'reflect' });
+  const grad = sumGradient(x, (v) => layer.apply(v) as tf.Tensor);
+  // Each border pixel mirrors an inner one: the edge centres are copied
+  // twice more (3), the centre is copied by all 8 neighbours (9).
+  assert.deepEqual(grad, [[1, 3, 1], [3, 9, 3], [1, 3, 1]]);
+  x.dispose();
+});
+
+test('reflection pad: values equal tf.mirrorPad reflect (forward)', () => {
+  tf.tidy(() => {
+    const x = tf.randomUniform([2, 5, 6, 3], -1, 1, 'float32', 7) as
+      tf.Tensor4D;
+    const ours = pad2d(x, [2, 1, 3, 0], 'reflect');
+    const theirs = tf.mirrorPad(x, [[0, 0], [2, 1], [3, 0], [0, 0]],
+      'reflect');
+    assert.deepEqual(ours.shape, [2, 8, 9, 3]);
+    assert.equal(maxAbsDiff(ours, theirs), 0);
+  });
+});
+
+test('reflection pad: a 1-D row [a b c d] padded by 2 is [c b a b c d c b]',
+  () => {
+    const y = tf.tidy(() => rowsOf(pad2d(image([[1, 2, 3, 4]]),
+      [0, 0, 2, 2], 'reflect')));
+    assert.deepEqual(y, [[3, 2, 1, 2, 3, 4, 3, 2]]);
+  });
+
+test('reflection pad wider than the image repeats the reflection', () => {
+  // numpy.pad([1, 2, 3], 5, 'reflect'): the row is periodic with period
+  // 2·(3 − 1) = 4 around the original.
+  const row = tf.tidy(() => rowsOf(pad2d(image([[1, 2, 3]]), [0, 0, 5, 5],
+    'reflect'))[0]);
+  const period = [1, 2, 3, 2];
+  const want = Array.from({ length: 13 }, (_, i) =>
+    period[(((i - 5) % 4) + 4) % 4]);
+  assert.deepEqual(row, want);
+  assert.deepEqual(row, [2, 1, 2, 3, 2, 1, 2, 3, 2, 1, 2, 3, 2]);
+});
+
+test('reflection pad of a single pixel replicates it', () => {
+  const y = tf.tidy(() => rowsOf(pad2d(image([[5]]), [1, 2, 0, 1],
+    'reflect')));
+  assert.deepEqual(y, [[5, 5], [5, 5], [5, 5], [5, 5]]);
+});
+
+test('replicate pad: values and gradient of the sum', () => {
+  const x = image(grid3);
+  const layer = new Pad2d({ padding: [1, 0, 0, 2], mode: 'replicate' });
+  const y = tf.tidy(() => rowsOf(layer.apply(x) as tf.Tensor));
+  assert.deepEqual(y, [[1, 2, 3, 3, 3], [1, 2, 3, 3, 3], [4, 5, 6, 6, 6],
+    [7, 8, 9, 9, 9]]);
+  const grad = sumGradient(x, (v) => new Pad2d({ padding: 1,
+    mode: 'replicate' }).apply(v) as tf.Tensor);
+  // Corners feed 4 outputs, edge centres 2, the centre 1.
+  assert.deepEqual(grad, [[4, 2, 4], [2, 1, 2], [4, 2, 4]]);
+  x.dispose();
+});
+
+test('zero pad: zeros around, gradient of the sum all ones', () => {
+  const x = image(grid3);
+  const layer = new Pad2d({ padding: [0, 1, 1, 0], mode: 'zero' });
+  const y = tf.tidy(() => rowsOf(layer.apply(x) as tf.Tensor));
+  assert.deepEqual(y, [[0, 1, 2, 3], [0, 4, 5, 6], [0, 7, 8, 9],
+    [0, 0, 0, 0]]);
+  assert.deepEqual(sumGradient(x, (v) => layer.apply(v) as tf.Tensor),
+    [[1, 1, 1], [1, 1, 1], [1, 1, 1]]);
+  x.dispose();
+});
+
+test('Pad2d rejects a bad padding or mode, naming it', () => {
+  assert.throws(() => new Pad2d({ padding: [1, 2] as never }),
+    /padding: expected \[top, bottom, left, right\]/);
+  assert.throws(() => new Pad2d({ padding: 1, mode: 'wrap' as never }),
+    /mode must be reflect, replicate or zero, got 'wrap'/);
+});
+
+test('Pad2d output shape keeps unknown sizes unknown', () => {
+  const layer = new Pad2d({ padding: [1, 2, 3, 4] });
+  assert.deepEqual(layer.computeOutputShape([null, null, 10, 3]),
+    [null, null, 17, 3]);
+  const sym = tf.input({ shape: [null, null, 3] });
+  assert.deepEqual((layer.apply(sym) as tf.SymbolicTensor).shape,
+    [null, null, null, 3]);
+});
+
+test('instance norm: a flat (constant) image gives finite output and ' +
+  'gradients', () => {
+  tf.tidy(() => {
+    const x = tf.fill([1, 4, 4, 2], 1) as tf.Tensor4D;
+    const layer = new InstanceNorm();
+    const y = layer.apply(x) as tf.Tensor;
+    const g = tf.grad((v: tf.Tensor) =>
+      tf.sum(tf.square(layer.apply(v) as tf.Tensor)))(x);
+    // An odd constant whose mean is inexact in float32.
+    const z = layer.apply(tf.fill([1, 3, 5, 1], 0.7)) as tf.Tensor;
+    for (const t of [y, g, z]) {
+      assert.ok(t.dataSync().every(Number.isFinite));
+    }
+    assert.ok(tf.max(tf.abs(y)).dataSync()[0] === 0);
+    assert.ok(tf.max(tf.abs(z)).dataSync()[0] < 1e-2);
+  });
+});
+
+test('instance norm: (x - mean) / sqrt(var + 1e-5) per image and channel',
+  () => {
+    tf.tidy(() => {
+      const x = tf.randomNormal([2, 3, 4, 2], 0.5, 2, 'float32', 3) as
+        tf.Tensor4D;
+      const y = new InstanceNorm().apply(x) as tf.Tensor4D;
+      const xs = x.arraySync();
+      const ys = y.arraySync();
+      for (let n = 0; n < 2; n++) {
+        for (let c = 0; c < 2; c++) {
+          const v = xs[n].flat().map((p) => p[c]);
+          const mean = v.reduce((a, b) => a + b, 0) / v.length;
+          const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) /
+            v.length;
+          const want = v.map((p) => (p - mean) / Math.sqrt(variance + 1e-5));
+          const got = ys[n].flat().map((p) => p[c]);
+          got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) < 1e-5,
+            `n${n} c${c} pixel ${i}: ${g} vs ${want[i]}`));
+        }
+      }
+    });
+  });
+
+test('instance norm: the 1e-5 sits inside the square root', () => {
+  // Variance 1e-6: (x - mean) / sqrt(1e-6 + 1e-5) = ±1e-3 / 3.3166e-3.
+  const y = tf.tidy(() => (new InstanceNorm().apply(
+    tf.tensor4d([-1e-3, 1e-3], [1, 1, 2, 1])) as tf.Tensor).dataSync());
+  const want = 1e-3 / Math.sqrt(1e-6 + 1e-5);
+  assert.ok(Math.abs(y[1] - want) < 1e-4, `${y[1]} vs ${want}`);
+  assert.ok(Math.abs(y[0] + want) < 1e-4);
+});
+
+test('instance norm: training equals inference, batch of 1 equals batch ' +
+  'of 2', () => {
+  tf.tidy(() => {
+    const a = tf.randomNormal([1, 5, 6, 3], 0, 1, 'float32', 1);
+    const b = tf.randomNormal([1, 5, 6, 3], 3, 5, 'float32', 2);
+    const layer = new InstanceNorm();
+    const train = layer.apply(a, { training: true }) as tf.Tensor;
+    const infer = layer.apply(a, { training: false }) as tf.Tensor;
+    const both = layer.apply(tf.concat([a, b], 0)) as tf.Tensor;
+    const alone = layer.apply(b) as tf.Tensor;
+    assert.ok(maxAbsDiff(train, infer) <= 1e-5);
+    assert.ok(maxAbsDiff(tf.slice(both, [0], [1]), train) <= 1e-5);
+    assert.ok(maxAbsDiff(tf.slice(both, [1], [1]), alone) <= 1e-5);
+  });
+});
+
+test('instance norm: no weights by default; affine adds gamma and beta', () => {
+  const plain = new InstanceNorm();
+  plain.apply(tf.input({ shape: [null, null, 4] }));
+  assert.equal(plain.weights.length, 0);
+  const affine = new InstanceNorm({ affine: true });
+  affine.apply(tf.input({ shape: [null, null, 4] }));
+  assert.deepEqual(affine.trainableWeights.map((w) => w.shape),
+    [[4], [4]]);
+  tf.tidy(() => {
+    affine.setWeights([tf.tensor1d([2, 2, 2, 2]), tf.tensor1d([1, 1, 1, 1])]);
+    const x = tf.randomNormal([1, 3, 3, 4], 0, 1, 'float32', 5);
+    const y = affine.apply(x) as tf.Tensor;
+    const want = tf.add(tf.mul(plain.apply(x) as tf.Tensor, 2), 1);
+    assert.ok(maxAbsDiff(y, want) < 1e-5);
+  });
+});
+
+test('padToMultipleAmounts centres the image, odd pixel at the end', () => {
+  assert.deepEqual(padToMultipleAmounts(33, 4, 8), [1, 2]);
+  assert.deepEqual(padToMultipleAmounts(36, 4, 8), [0, 0]);
+  assert.deepEqual(padToMultipleAmounts(1, 4, 8), [3, 4]);
+  assert.deepEqual(padToMultipleAmounts(35, 256, 256), [110, 111]);
+  assert.deepEqual(padToMultipleAmounts(257, 128, 128), [63, 64]);
+});
+
+test('PadToMultiple then CropLike gives the input back exactly', () => {
+  tf.tidy(() => {
+    const x = tf.randomUniform([2, 33, 35, 3], -1, 1, 'float32', 9);
+    const padded = new PadToMultiple({ multiple: 4, minSize: 8 }).apply(x) as
+      tf.Tensor;
+    assert.deepEqual(padded.shape, [2, 36, 36, 3]);
+    const back = new CropLike().apply([padded, x]) as tf.Tensor;
+    assert.deepEqual(back.shape, [2, 33, 35, 3]);
+    assert.equal(maxAbsDiff(back, x), 0);
+    const tiny = tf.ones([1, 1, 1, 3]);
+    const big = new PadToMultiple({ multiple: 4, minSize: 8 }).apply(tiny) as
+      tf.Tensor;
+    assert.deepEqual(big.shape, [1, 8, 8, 3]);
+  });
+});
+
+test('Crop2d trims fixed borders and refuses to crop everything', () => {
+  tf.tidy(() => {
+    const x = image([[1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+    const y = new Crop2d({ cropping: [1, 0, 0, 1] }).apply(x) as tf.Tensor;
+    assert.deepEqual(rowsOf(y), [[4, 5], [7, 8]]);
+    assert.throws(() => new Crop2d({ cropping: [2, 1, 0, 0] }).apply(x),
+      /cannot crop \[2,1,0,0\] from a 3x3 image/);
+  });
+});
+
+test('every layer survives a config round trip', () => {
+  const layers: tf.layers.Layer[] = [
+    new Pad2d({ padding: [1, 2, 3, 4], mode: 'replicate' }),
+    new Crop2d({ cropping: [1, 0, 1, 0] }),
+    new PadToMultiple({ multiple: 256, minSize: 256, mode: 'reflect' }),
+    new CropLike(),
+    new InstanceNorm({ epsilon: 1e-3, affine: true }),
+  ];
+  for (const layer of layers) {
+    // What tf.loadLayersModel looks up by the saved class name.
+    const entry = tf.serialization.SerializationMap.getMap()
+      .classNameMap[layer.getClassName()];
+    assert.ok(entry, `${layer.getClassName()} is registered`);
+    const [cls, fromConfig] = entry;
+    const again = fromConfig(cls, layer.getConfig()) as tf.layers.Layer;
+    assert.deepEqual(again.getConfig(), layer.getConfig());
+  }
+});
+
+test('the layers leak no tensors', () => {
+  const x = tf.randomUniform([1, 7, 9, 2]);
+  const layers = [new Pad2d({ padding: 9 }), new InstanceNorm({ affine: true }),
+    new PadToMultiple({ multiple: 8 })];
+  const run = () => tf.tidy(() => {
+    for (const layer of layers) {
+      tf.grad((v: tf.Tensor) => tf.sum(layer.apply(v) as tf.Tensor))(x);
+    }
+  });
+  run();
+  const before = tf.memory().numTensors;
+  run();
+  run();
+  assert.equal(tf.memory().numTensors, before);
+  x.dispose();
+});
