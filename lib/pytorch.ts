@@ -22,6 +22,8 @@
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import * as yauzl from 'yauzl';
+import { GeneratorType, NormType, TorchWeight,
+  torchWeightMap } from './networks';
 
 // ---------------------------------------------------------------------------
 // The restricted unpickler
@@ -133,10 +135,16 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {},
   const need = (n: number): void => {
     if (pos + n > bytes.length) fail('the pickle ends early');
   };
-  const u8 = (): number => { need(1); return bytes[pos++]; };
-  const u16 = (): number => { need(2); pos += 2; return view.getUint16(pos - 2, true); };
-  const i32 = (): number => { need(4); pos += 4; return view.getInt32(pos - 4, true); };
-  const u32 = (): number => { need(4); pos += 4; return view.getUint32(pos - 4, true); };
+  // Little-endian fixed-size reads, advancing `pos`.
+  const fixed = (n: number): number => {
+    need(n);
+    pos += n;
+    return pos - n;
+  };
+  const u8 = (): number => bytes[fixed(1)];
+  const u16 = (): number => view.getUint16(fixed(2), true);
+  const i32 = (): number => view.getInt32(fixed(4), true);
+  const u32 = (): number => view.getUint32(fixed(4), true);
   const u64 = (): number => {
     need(8);
     const v = view.getBigUint64(pos, true);
@@ -252,7 +260,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {},
         stack.push(latin1.decode(take(n)));
         break;
       }
-      case 0x55: stack.push(latin1.decode(take(u8()))); break; // SHORT_BINSTRING
+      case 0x55: // SHORT_BINSTRING
+        stack.push(latin1.decode(take(u8()))); break;
       case 0x53: { // STRING: a quoted repr
         const s = line();
         stack.push(s.slice(1, -1));
@@ -637,7 +646,8 @@ export async function readTorchFile(file: string): Promise<unknown> {
     }
     const proto = unpickle(bytes, opts, magic.end);
     const info = unpickle(bytes, opts, proto.end);
-    if (info.value instanceof Map && info.value.get('little_endian') === false) {
+    if (info.value instanceof Map &&
+      info.value.get('little_endian') === false) {
       littleEndian = false;
     }
     const main = unpickle(bytes, {
@@ -704,57 +714,218 @@ function mapTensors(v: unknown, fn: (r: TensorRef, name: string) => unknown,
     for (const [k, x] of v) m.set(k, mapTensors(x, fn, String(k)));
     return m;
   }
-  if (Array.isArray(v)) return v.map((x, i) => mapTensors(x, fn, `${name}[${i}]`));
+  const item = (x: unknown, i: number): unknown =>
+    mapTensors(x, fn, `${name}[${i}]`);
+  if (Array.isArray(v)) return v.map(item);
   if (v instanceof PyTuple) {
-    return new PyTuple(v.items.map((x, i) => mapTensors(x, fn, `${name}[${i}]`)));
+    return new PyTuple(v.items.map(item));
   }
   return v;
-}
-
-/** The state_dict keys of InstanceNorm buffers that old PyTorch saved. */
-export const NORM_BUFFER_SUFFIXES = ['running_mean', 'running_var',
-  'num_batches_tracked'] as const;
-
-/** What {@link readStateDict} returns. */
-export interface ReadStateDict {
-  stateDict: StateDict;
-  /** Keys dropped as InstanceNorm running-stat buffers. */
-  dropped: string[];
 }
 
 /**
  * Reads a checkpoint holding a state_dict (the official
  * `<epoch>_net_G_A.pth`, `latest_net_D_B.pth` or a pretrained
- * `horse2zebra.pth`). InstanceNorm buffers of checkpoints written by
- * PyTorch < 0.4 (`running_mean`, `running_var`, `num_batches_tracked`) are
- * dropped, as the official `load_networks` does: the official norm keeps
- * no running statistics. A `module.` prefix (a DataParallel save) is
- * removed.
+ * `horse2zebra.pth`) into an ordered map of float32 tensors. A `module.`
+ * prefix on every key (a save of a DataParallel wrapper) is removed. Norm
+ * buffers stay; {@link loadStateDict} drops those our model lacks.
  */
-export async function readStateDict(file: string): Promise<ReadStateDict> {
+export async function readStateDict(file: string): Promise<StateDict> {
   const obj = await readTorchFile(file);
   if (!(obj instanceof Map)) {
     throw new Error(`${file}: holds a ${describe(obj)}, expected a ` +
       'state_dict (an OrderedDict of tensors)');
   }
   const stateDict: StateDict = new Map();
-  const dropped: string[] = [];
   const keys = [...obj.keys()].map(String);
-  const prefixed = keys.length > 0 && keys.every((k) => k.startsWith('module.'));
+  const prefixed = keys.length > 0 &&
+    keys.every((k) => k.startsWith('module.'));
   for (const [k, v] of obj) {
     const key = prefixed ? String(k).slice('module.'.length) : String(k);
-    const last = key.split('.').pop()!;
-    if ((NORM_BUFFER_SUFFIXES as readonly string[]).includes(last)) {
-      dropped.push(key);
-      continue;
-    }
     if (!(typeof v === 'object' && v !== null && 'values' in v)) {
       throw new Error(`${file}: entry '${key}' is a ${describe(v)}, ` +
         'not a tensor');
     }
     stateDict.set(key, v as TorchTensor);
   }
-  return { stateDict, dropped };
+  return stateDict;
+}
+
+// ---------------------------------------------------------------------------
+// Loading a state_dict into our networks
+
+/**
+ * Norm buffers that old checkpoints carry and our networks have no slot
+ * for: PyTorch < 0.4 saved `running_mean` / `running_var` (and 0.4.1
+ * `num_batches_tracked`) for InstanceNorm2d, which the official
+ * `load_networks` deletes before loading; tfjs batch norm keeps no
+ * `num_batches_tracked` either.
+ */
+export const NORM_BUFFER_SUFFIXES = ['running_mean', 'running_var',
+  'num_batches_tracked'] as const;
+
+/** What {@link loadStateDict} did. */
+export interface LoadResult {
+  /** Tensors copied into the model. */
+  loaded: number;
+  /** Parameters (numbers) copied. */
+  params: number;
+  /** Norm-buffer keys skipped (see {@link NORM_BUFFER_SUFFIXES}). */
+  dropped: string[];
+}
+
+/** `torchShape` with `perm` applied: our shape. */
+function permuted(shape: number[], perm?: number[]): number[] {
+  return perm ? perm.map((p) => shape[p]) : shape;
+}
+
+/** The PyTorch shape that becomes `ours` under `perm`. */
+function unpermuted(ours: number[], perm?: number[]): number[] {
+  if (!perm) return ours;
+  const out = new Array<number>(ours.length);
+  perm.forEach((p, i) => { out[p] = ours[i]; });
+  return out;
+}
+
+/**
+ * Copies an official state_dict into a generator or discriminator built
+ * by `defineG` / `defineD` in this process, using `torchWeightMap` (which
+ * official key feeds which tfjs weight, and the axis order: conv OIHW →
+ * HWIO, transposed conv IOHW → HW,out,in). Every expected key must be
+ * there with the right shape, and every key of the file must be used
+ * (InstanceNorm buffers of old checkpoints excepted, which are dropped):
+ * otherwise nothing is loaded and the error lists each missing,
+ * misshapen or unexpected key with the expected and found shapes, which
+ * usually means the wrong `--netG`, `--ngf` or `--norm`.
+ */
+export function loadStateDict(model: tf.LayersModel, stateDict: StateDict,
+  source = 'state_dict'): LoadResult {
+  const entries = torchWeightMap(model);
+  const problems: string[] = [];
+  const used = new Set<string>();
+  for (const e of entries) {
+    const ours = model.getLayer(e.layer).weights[e.index].shape as number[];
+    const want = unpermuted(ours, e.perm);
+    const t = stateDict.get(e.torchKey);
+    if (!t) {
+      problems.push(`missing key ${e.torchKey}: our layer '${e.layer}' ` +
+        `expects a tensor of shape [${want}]`);
+      continue;
+    }
+    used.add(e.torchKey);
+    if (t.shape.length !== want.length ||
+      t.shape.some((d, i) => d !== want[i])) {
+      problems.push(`key ${e.torchKey}: expected shape [${want}] (our ` +
+        `layer '${e.layer}'), found [${t.shape}]`);
+    }
+  }
+  const dropped: string[] = [];
+  for (const key of stateDict.keys()) {
+    if (used.has(key)) continue;
+    const last = key.split('.').pop() ?? '';
+    if ((NORM_BUFFER_SUFFIXES as readonly string[]).includes(last)) {
+      dropped.push(key);
+    } else {
+      problems.push(`unexpected key ${key} (shape ` +
+        `[${stateDict.get(key)!.shape}]): this ${model.name} has no ` +
+        'such weight');
+    }
+  }
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 12);
+    if (problems.length > shown.length) {
+      shown.push(`... and ${problems.length - shown.length} more`);
+    }
+    throw new Error(`${source}: the state_dict (${stateDict.size} keys) ` +
+      `does not fit the model '${model.name}' (${entries.length} ` +
+      'weights); are --netG, --ngf, --norm and the channel counts ' +
+      `right?\n  ${shown.join('\n  ')}`);
+  }
+  const byLayer = new Map<string, TorchWeight[]>();
+  for (const e of entries) {
+    byLayer.set(e.layer, [...(byLayer.get(e.layer) ?? []), e]);
+  }
+  let params = 0;
+  for (const [name, list] of byLayer) {
+    const layer = model.getLayer(name);
+    tf.tidy(() => {
+      const values = layer.getWeights().slice();
+      for (const e of list) {
+        const t = stateDict.get(e.torchKey)!;
+        const x = tf.tensor(t.values, t.shape, 'float32');
+        values[e.index] = e.perm ? x.transpose(e.perm) : x;
+        params += t.values.length;
+      }
+      layer.setWeights(values);
+    });
+  }
+  return { loaded: entries.length, params, dropped };
+}
+
+/** The official architecture a generator state_dict was saved from. */
+export interface InferredGenerator {
+  netG: GeneratorType;
+  ngf: number;
+  inputNc: number;
+  outputNc: number;
+  /** `instance` when convs before norms carry a bias, else `batch`. */
+  norm: NormType;
+}
+
+/**
+ * Reads `--netG`, `--ngf`, `--input_nc`, `--output_nc` and the norm off a
+ * generator state_dict's keys and shapes: `model.1.weight` (7×7 stem) and
+ * the highest `model.N.conv_block` index make a ResNet (9 or 6 blocks),
+ * `model.model.0.weight` a U-Net (its nesting depth gives 8 or 7 levels).
+ * Throws, naming the keys it looked for, when neither fits.
+ */
+export function inferGenerator(stateDict: StateDict,
+  source = 'state_dict'): InferredGenerator {
+  const get = (k: string): TorchTensor | undefined => stateDict.get(k);
+  const hasBatchNorm = [...stateDict.keys()].some((k) =>
+    k.endsWith('.running_mean') && stateDict.has(
+      k.replace(/running_mean$/, 'weight')));
+  const norm: NormType = hasBatchNorm ? 'batch' : 'instance';
+  const stem = get('model.1.weight');
+  if (stem && stem.shape.length === 4 && stem.shape[2] === 7) {
+    const blocks = new Set<number>();
+    for (const k of stateDict.keys()) {
+      const m = /^model\.(\d+)\.conv_block\./.exec(k);
+      if (m) blocks.add(Number(m[1]));
+    }
+    const netG = blocks.size === 9 ? 'resnet_9blocks' :
+      blocks.size === 6 ? 'resnet_6blocks' : undefined;
+    const last = [...stateDict.entries()].filter(([k, t]) =>
+      k.endsWith('.weight') && t.shape.length === 4 && t.shape[2] === 7);
+    if (netG && last.length >= 2) {
+      return { netG, ngf: stem.shape[0], inputNc: stem.shape[1],
+        outputNc: last[last.length - 1][1].shape[0], norm };
+    }
+    throw new Error(`${source}: a ResNet generator with ${blocks.size} ` +
+      'residual blocks; expected 9 (resnet_9blocks) or 6 (resnet_6blocks)');
+  }
+  const first = get('model.model.0.weight');
+  if (first && first.shape.length === 4) {
+    let depth = 1;
+    let prefix = 'model.model.1';
+    while (stateDict.has(`${prefix}.model.1.weight`)) {
+      depth++;
+      prefix += '.model.3';
+    }
+    const netG = depth === 8 ? 'unet_256' : depth === 7 ? 'unet_128' :
+      undefined;
+    const out = get('model.model.3.weight');
+    if (netG && out) {
+      return { netG, ngf: first.shape[0], inputNc: first.shape[1],
+        outputNc: out.shape[1], norm };
+    }
+    throw new Error(`${source}: a U-Net generator with ${depth} levels; ` +
+      'expected 8 (unet_256) or 7 (unet_128)');
+  }
+  throw new Error(`${source}: not an official generator state_dict: it ` +
+    'has neither model.1.weight with a 7x7 kernel (ResNet) nor ' +
+    'model.model.0.weight (U-Net); its first keys are ' +
+    [...stateDict.keys()].slice(0, 4).join(', '));
 }
 
 function describe(v: unknown): string {

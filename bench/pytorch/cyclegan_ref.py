@@ -319,8 +319,8 @@ class CycleGAN:
         losses['D_B'] = self._d_loss(self.d_b, real_a,
                                      self.pool_a.query(fake_a))
         self.opt_d.step()
-        out = {k: float(v) for k, v in losses.items()}
-        out['G'] = float(loss_g)
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        out['G'] = float(loss_g.detach())
         return out
 
     def _d_loss(self, d, real, fake):
