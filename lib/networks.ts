@@ -548,6 +548,50 @@ export function torchWeightMap(model: tf.LayersModel): TorchWeight[] {
 type Shape = (number | null)[];
 
 /**
+ * The output shape of every layer of `model` for an N×H×W×C input, in
+ * the model's (topological) layer order, from each layer's
+ * `computeOutputShape`: no tensor is computed.
+ */
+export function layerShapes(model: tf.LayersModel, height: number,
+  width: number, batch = 1): Map<string, Shape> {
+  const shapes = new Map<string, Shape>();
+  for (const layer of model.layers) {
+    const inbound = layer.inboundNodes[0].inboundLayers;
+    if (inbound.length === 0) {
+      const channels = (layer.batchInputShape ?? [])[3] ?? null;
+      shapes.set(layer.name, [batch, height, width, channels]);
+      continue;
+    }
+    const inShapes = inbound.map((l) => shapes.get(l.name) as Shape);
+    shapes.set(layer.name, layer.computeOutputShape(
+      inShapes.length === 1 ? inShapes[0] : inShapes) as Shape);
+  }
+  return shapes;
+}
+
+/**
+ * A compact summary of `model` at an H×W input: one line per layer with
+ * its name, class, output shape and trainable parameters, then the total.
+ */
+export function modelSummary(model: tf.LayersModel, height: number,
+  width: number): string {
+  const shapes = layerShapes(model, height, width);
+  const rows = model.layers.map((l) => [l.name, l.getClassName(),
+    `[${(shapes.get(l.name) ?? []).join(', ')}]`,
+    l.trainableWeights.reduce((n, w) => n + (w.shape as number[])
+      .reduce((a, b) => a * b, 1), 0).toLocaleString('en-US')]);
+  const head = ['layer', 'class', 'output shape', 'params'];
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) =>
+    i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i])).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map(line),
+    `total trainable parameters: ${countParams(model)
+      .toLocaleString('en-US')}`].join('\n');
+}
+
+/**
  * Multiply-accumulates of one forward pass of `model` on an
  * N×H×W×C input, counted from the conv layers' shapes: a conv makes
  * H'·W'·k²·Cin·Cout per image, a transposed conv H·W·k²·Cin·Cout (its
@@ -555,26 +599,17 @@ type Shape = (number | null)[];
  */
 export function countMacs(model: tf.LayersModel, height: number,
   width: number, batch = 1): number {
-  const shapes = new Map<string, Shape>();
+  const shapes = layerShapes(model, height, width, batch);
   let macs = 0;
   for (const layer of model.layers) {
-    const inbound = layer.inboundNodes[0].inboundLayers;
-    const inShapes: Shape[] = inbound.length === 0 ?
-      [[batch, height, width, (layer.batchInputShape ?? [])[3] ?? null]] :
-      inbound.map((l) => shapes.get(l.name) as Shape);
-    const inArg = inShapes.length === 1 ? inShapes[0] : inShapes;
-    const outShape = inbound.length === 0 ? inShapes[0] :
-      layer.computeOutputShape(inArg) as Shape;
-    shapes.set(layer.name, outShape);
     const cls = layer.getClassName();
-    if (cls === 'Conv2D' || cls === 'Conv2DTranspose') {
-      const [kh, kw, a, c] = layer.weights[0].shape as number[];
-      // Conv2D kernels are [kh, kw, in, out]; transposed [kh, kw, out, in].
-      const spatial = cls === 'Conv2D' ?
-        (outShape[1] as number) * (outShape[2] as number) :
-        (inShapes[0][1] as number) * (inShapes[0][2] as number);
-      macs += batch * spatial * kh * kw * a * c;
-    }
+    if (cls !== 'Conv2D' && cls !== 'Conv2DTranspose') continue;
+    // Conv2D kernels are [kh, kw, in, out]; transposed [kh, kw, out, in].
+    const [kh, kw, a, c] = layer.weights[0].shape as number[];
+    const source = layer.inboundNodes[0].inboundLayers[0].name;
+    const [, h, w] = (cls === 'Conv2D' ? shapes.get(layer.name) :
+      shapes.get(source)) as number[];
+    macs += batch * h * w * kh * kw * a * c;
   }
   return macs;
 }

@@ -10,7 +10,8 @@ import { pad2d } from '../../lib/layers';
 import { kernelStd } from '../../lib/init';
 import {
   DISCRIMINATOR_DEFAULTS, GENERATOR_DEFAULTS, GeneratorType, countMacs,
-  countParams, defineD, defineG, receptiveField, torchWeightMap,
+  countParams, defineD, defineG, layerShapes, modelSummary, receptiveField,
+  torchWeightMap,
 } from '../../lib/networks';
 
 before(async () => {
@@ -365,6 +366,21 @@ test('countMacs: resnet_9blocks at 256x256 is about 50 GMAC, layer by layer',
       assert.equal(countMacs(g, 256, 256, 2), 2 * want);
     });
   });
+
+test('modelSummary: one line per layer with its shape at H x W, and the ' +
+  'total', () => {
+  withModel(defineD({ seed: 1 }), (d) => {
+    const lines = modelSummary(d, 256, 256).split('\n');
+    assert.equal(lines.length, d.layers.length + 3);
+    assert.match(lines.find((l) => l.startsWith('conv4 ')) ?? '',
+      /^conv4 +Conv2D +\[1, 30, 30, 1\] +8,193$/);
+    assert.equal(lines[lines.length - 1],
+      'total trainable parameters: 2,764,737');
+    // 70 → 35 → 17 → 8 → 7 → 6 (each conv pads 1); 24 → ... → 1.
+    assert.deepEqual(layerShapes(d, 70, 70).get('conv4'), [1, 6, 6, 1]);
+    assert.deepEqual(layerShapes(d, 24, 24).get('conv4'), [1, 1, 1, 1]);
+  });
+});
 
 test('save and load in a fresh process reproduce predictions exactly', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cyclegan-nets-'));
