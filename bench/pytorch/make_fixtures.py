@@ -10,7 +10,8 @@ Outputs (kept small: narrow networks, small images):
   and an odd 33x35, padded and cropped back as our generator does),
   unet_256 (ngf 2 at 256x256) and the basic PatchGAN (ndf 8); and two
   CycleGAN training iterations (resnet_9blocks ngf 4, basic ndf 4, LSGAN,
-  identity 0.5, lambda 10, empty pools) with their losses.
+  identity 0.5, lambda 10, empty pools) with their losses (float64, and
+  PyTorch's float32 values beside them).
 - pytorch/*.pth: checkpoints for the .pth reader: one saved with
   InstanceNorm running-stat buffers (as PyTorch < 0.4 wrote them), one in
   the legacy (non-zip) format, and hostile pickles that must be refused.
@@ -134,34 +135,55 @@ def discriminator_case(arrays, name, ndf, sizes, seed):
 
 
 def training_case(arrays, seed, ngf=4, ndf=4, size=32, iterations=2):
-    """Official init (normal, std 0.02, zero bias), rounded to float16."""
-    nets = {}
-    for i, (role, make) in enumerate([
-            ('G_A', lambda: ref.define_g('resnet_9blocks', ngf=ngf)),
-            ('G_B', lambda: ref.define_g('resnet_9blocks', ngf=ngf)),
-            ('D_A', lambda: ref.define_d('basic', ndf=ndf)),
-            ('D_B', lambda: ref.define_d('basic', ndf=ndf))]):
-        torch.manual_seed(seed + i)
-        nets[role] = half_exact(ref.init_normal(make()))
+    """Official init (normal, std 0.02, zero bias), rounded to float16.
+
+    The reference losses are computed in float64: from the second
+    iteration on they depend on Adam's first update, which is about
+    lr * sign(gradient) and so flips for weights whose gradient is near
+    zero under float32 rounding. PyTorch's own float32 losses, kept as
+    `lossesFloat32`, differ from the float64 ones by up to ~1e-4 there.
+    """
+    def build(dtype):
+        nets = {}
+        for i, (role, make) in enumerate([
+                ('G_A', lambda: ref.define_g('resnet_9blocks', ngf=ngf)),
+                ('G_B', lambda: ref.define_g('resnet_9blocks', ngf=ngf)),
+                ('D_A', lambda: ref.define_d('basic', ndf=ndf)),
+                ('D_B', lambda: ref.define_d('basic', ndf=ndf))]):
+            torch.manual_seed(seed + i)
+            nets[role] = half_exact(ref.init_normal(make())).to(dtype)
+        return nets
+
+    def run(nets, dtype):
+        gen = torch.Generator().manual_seed(seed + 10)
+        model = ref.CycleGAN(nets['G_A'], nets['G_B'], nets['D_A'],
+                             nets['D_B'])
+        out = []
+        for _ in range(iterations):
+            raw_a, real_a = image_bytes(gen, (1, 3, size, size))
+            raw_b, real_b = image_bytes(gen, (1, 3, size, size))
+            out.append((raw_a, raw_b, model.step(real_a.to(dtype),
+                                                 real_b.to(dtype))))
+        return out
+
+    nets = build(torch.float32)
     weights = {role: f'train/{role}' for role in nets}
     for role, net in nets.items():
         add_state_dict(arrays, weights[role], net)
-    gen = torch.Generator().manual_seed(seed + 10)
-    model = ref.CycleGAN(nets['G_A'], nets['G_B'], nets['D_A'], nets['D_B'])
+    exact = run(build(torch.float64), torch.float64)
+    single = run(nets, torch.float32)
     steps = []
-    for it in range(iterations):
-        raw_a, real_a = image_bytes(gen, (1, 3, size, size))
-        raw_b, real_b = image_bytes(gen, (1, 3, size, size))
-        losses = model.step(real_a, real_b)
+    for it, ((raw_a, raw_b, losses), (_, _, losses32)) in enumerate(
+            zip(exact, single)):
         steps.append({
             'realA': arrays.add(f'train/realA_{it}', raw_a, 'uint8'),
             'realB': arrays.add(f'train/realB_{it}', raw_b, 'uint8'),
-            'losses': losses})
+            'losses': losses, 'lossesFloat32': losses32})
     return {
         'netG': 'resnet_9blocks', 'ngf': ngf, 'netD': 'basic', 'ndf': ndf,
         'size': size, 'ganMode': 'lsgan', 'lambdaA': 10.0, 'lambdaB': 10.0,
         'lambdaIdentity': 0.5, 'lr': 2e-4, 'beta1': 0.5, 'beta2': 0.999,
-        'adamEpsilon': 1e-8, 'poolSize': 50,
+        'adamEpsilon': 1e-8, 'poolSize': 50, 'lossPrecision': 'float64',
         'notation': 'official: G_A maps A to B, G_B maps B to A, D_A judges '
                     'domain B (fakes of G_A), D_B judges domain A',
         'weights': weights, 'steps': steps}
@@ -210,9 +232,11 @@ class _Call:
 
 def _zip_pickle(path, payload, name='archive'):
     with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as z:
-        z.writestr(f'{name}/data.pkl', payload)
-        z.writestr(f'{name}/version', '3\n')
-        z.writestr(f'{name}/byteorder', 'little')
+        for entry, data in [('data.pkl', payload), ('version', '3\n'),
+                            ('byteorder', 'little')]:
+            # A fixed date keeps the file identical from run to run.
+            z.writestr(zipfile.ZipInfo(f'{name}/{entry}',
+                                       (2020, 1, 1, 0, 0, 0)), data)
 
 
 def write_pth():
