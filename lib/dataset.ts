@@ -513,6 +513,11 @@ export class UnalignedDataset {
   /** Folders read for realA and realB. */
   readonly dirA: string;
   readonly dirB: string;
+  /**
+   * Loader counters: batches decoded so far, and the total time the
+   * consumer waited for one (near zero when loading keeps up).
+   */
+  readonly stats = { batchesDecoded: 0, waitMs: 0 };
 
   private readonly loader: LoaderOptions;
   private readonly sizesA: ImageEntry[];
@@ -664,7 +669,9 @@ export class UnalignedDataset {
     try {
       fill();
       while (queue.length > 0) {
+        const waitStart = performance.now();
         const pending = await queue.shift()!;
+        this.stats.waitMs += performance.now() - waitStart;
         fill();
         const realA = tf.tensor4d(pending.dataA, pending.shapeA);
         const realB = tf.tensor4d(pending.dataB, pending.shapeB);
@@ -713,6 +720,7 @@ export class UnalignedDataset {
     ]);
     const a = stack(imagesA, pathsA);
     const b = stack(imagesB, pathsB);
+    this.stats.batchesDecoded++;
     return { dataA: a.data, shapeA: a.shape, dataB: b.data, shapeB: b.shape,
       pathsA, pathsB };
   }
