@@ -11,6 +11,8 @@
  * Each part (data, model, training) is refined by the module that owns it;
  * this file only holds the values that differ between profiles.
  */
+import type { CycleGANOptions } from './options';
+
 export type ProfileName = 'smoke' | 'emoji' | 'paper';
 
 export interface Profile {
@@ -19,12 +21,37 @@ export interface Profile {
   imageSize: number;
   /** Cap on images per domain and split used (Infinity = all). */
   maxImages: number;
+  /**
+   * Training options of the profile (data crop, networks, epochs),
+   * spread over the official defaults by `profileOptions` (lib/options).
+   */
+  training: Partial<CycleGANOptions>;
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
-  smoke: { name: 'smoke', imageSize: 32, maxImages: 24 },
-  emoji: { name: 'emoji', imageSize: 64, maxImages: Infinity },
-  paper: { name: 'paper', imageSize: 256, maxImages: Infinity },
+  smoke: {
+    name: 'smoke', imageSize: 32, maxImages: 24,
+    // A few seconds of training: 6 images, 2 epochs, tiny networks.
+    training: {
+      name: 'smoke', loadSize: 36, cropSize: 32, maxDatasetSize: 6,
+      netG: 'resnet_6blocks', ngf: 8, ndf: 8, nEpochs: 1, nEpochsDecay: 1,
+      printFreq: 3, displayFreq: 3, saveEpochFreq: 1,
+    },
+  },
+  emoji: {
+    name: 'emoji', imageSize: 64, maxImages: Infinity,
+    // Sized for about 20-25 minutes on 2 CPU cores (bench/train.ts).
+    training: {
+      name: 'emoji', loadSize: 72, cropSize: 64, maxDatasetSize: 400,
+      netG: 'resnet_6blocks', ngf: 32, ndf: 32, nEpochs: 3,
+      nEpochsDecay: 2, printFreq: 50, displayFreq: 50, saveEpochFreq: 1,
+    },
+  },
+  paper: {
+    name: 'paper', imageSize: 256, maxImages: Infinity,
+    // The official defaults: load 286, crop 256, resnet_9blocks, 100+100.
+    training: { name: 'paper' },
+  },
 };
 
 /** The profile named by `name`, else `CYCLEGAN_PROFILE`, else `emoji`. */
