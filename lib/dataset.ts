@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from './rng';
 import {
   CropBox, DEFAULT_MAX_PIXELS, RawImage, cropImage, decodeImage, flipImage,
-  readImageBytes, writeNormalized,
+  readImageBytes, resizeImage, writeNormalized,
 } from './image';
 
 /** The official `--preprocess` choices. */
@@ -386,13 +386,46 @@ export async function loadSample(
   return img;
 }
 
-/** Refuses options the loader cannot honour, naming them. */
+/**
+ * The image after each step of `plan` (resize, crop, flip), labelled, for
+ * showing the preprocessing one step at a time. The loader runs the same
+ * steps in `loadSample`, with the resize fused into the decode.
+ */
+export async function sampleSteps(
+  img: RawImage, plan: SamplePlan,
+): Promise<{ label: string; image: RawImage }[]> {
+  const steps = [{ label: `decoded ${img.width}x${img.height}`, image: img }];
+  let cur = img;
+  if (plan.resize) {
+    cur = await resizeImage(cur, plan.resize.width, plan.resize.height);
+    steps.push({ label: `resized ${cur.width}x${cur.height}`, image: cur });
+  }
+  if (plan.crop) {
+    cur = cropImage(cur, plan.crop);
+    steps.push({ label: `cropped ${cur.width}x${cur.height}`, image: cur });
+  }
+  if (plan.flip) {
+    cur = flipImage(cur);
+    steps.push({ label: 'flipped', image: cur });
+  }
+  return steps;
+}
+
+/**
+ * The options with defaults filled in, or an error naming the first one
+ * the loader cannot honour. `maxDatasetSize: null` (Infinity after a JSON
+ * round trip) means no cap.
+ */
 export function validateDataOptions(
   given: Partial<DataOptions> & { dataroot: string },
 ): DataOptions {
   const defined = Object.fromEntries(
     Object.entries(given).filter(([, v]) => v !== undefined));
   const o: DataOptions = { ...DATA_DEFAULTS, ...defined };
+  // JSON writes Infinity as null: an options file read back means no cap.
+  if ((o.maxDatasetSize as number | null) === null) {
+    o.maxDatasetSize = Infinity;
+  }
   const bad = (msg: string): never => {
     throw new Error(`data options: ${msg}`);
   };
@@ -577,7 +610,7 @@ export class UnalignedDataset {
     const skipped = [...scanA.skipped, ...scanB.skipped];
     const usable = (scan: ScanResult): ImageEntry[] =>
       scan.images.filter((e) => {
-        const reason = tooSmall(e, o);
+        const reason = sizeProblem(e.width, e.height, o);
         if (reason) skipped.push({ path: e.path, reason });
         return !reason;
       });
@@ -739,18 +772,22 @@ export class UnalignedDataset {
   }
 }
 
-/** Why an image cannot go through the preprocessing, or null. */
-function tooSmall(e: ImageEntry, o: DataOptions): string | null {
+/**
+ * Why a width × height image cannot go through the preprocessing, or
+ * null. Checked at scan time, so no epoch fails on it halfway.
+ */
+export function sizeProblem(
+  width: number, height: number, o: PlanOptions,
+): string | null {
   // preprocess 'crop' does not resize: refuse at scan time rather than
   // scale up, since scaling would silently change the image's scale.
-  if (o.preprocess === 'crop' &&
-      (e.width < o.cropSize || e.height < o.cropSize)) {
-    return `${e.width}x${e.height} is smaller than cropSize ${o.cropSize} ` +
+  if (o.preprocess === 'crop' && (width < o.cropSize || height < o.cropSize)) {
+    return `${width}x${height} is smaller than cropSize ${o.cropSize} ` +
       `(preprocess 'crop' does not resize; use 'resize_and_crop')`;
   }
-  const out = outputSize(e.width, e.height, o);
+  const out = outputSize(width, height, o);
   if (out.width < 1 || out.height < 1) {
-    return `${e.width}x${e.height} rounds to an empty image with ` +
+    return `${width}x${height} rounds to an empty image with ` +
       `preprocess '${o.preprocess}'`;
   }
   return null;

@@ -12,8 +12,10 @@ import { initBackend } from '../../lib/backend';
 import { Rng } from '../../lib/rng';
 import {
   DATA_DEFAULTS, UnalignedDataset, listImageFiles, makePower2Size,
-  outputSize, pairingSchedule, planSample, roundHalfEven, scaleWidthSize,
+  outputSize, pairingSchedule, planSample, roundHalfEven, sampleSteps,
+  scaleWidthSize, sizeProblem, validateDataOptions,
 } from '../../lib/dataset';
+import { decodeImage } from '../../lib/image';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cyclegan-data-'));
 const quiet = { log: () => undefined };
@@ -234,6 +236,27 @@ test('preprocess sizes follow the official functions', () => {
   assert.ok(Array.from({ length: 50 }, () => planSample(8, 8,
     { ...o, noFlip: true, preprocess: 'none' }, rng).flip).every((f) => !f));
 });
+
+test('sampleSteps shows each step; sizeProblem names the size',
+  async () => {
+    const img = await decodeImage(await png(30, 20, (x) => [x * 8, 0, 0]));
+    const steps = await sampleSteps(img, { resize: { width: 40, height: 40 },
+      crop: { left: 2, top: 3, width: 32, height: 32 }, flip: true });
+    assert.deepEqual(steps.map((s) => s.label), ['decoded 30x20',
+      'resized 40x40', 'cropped 32x32', 'flipped']);
+    const [cropped, flipped] = [steps[2].image, steps[3].image];
+    assert.deepEqual(Array.from(flipped.data.subarray(0, 3)),
+      Array.from(cropped.data.subarray(31 * 3, 32 * 3)));
+    const o = { loadSize: 286, cropSize: 256, noFlip: false };
+    assert.equal(sizeProblem(100, 50, { ...o, preprocess: 'resize_and_crop' }),
+      null);
+    assert.match(sizeProblem(100, 50, { ...o, preprocess: 'crop' })!,
+      /100x50 is smaller than cropSize 256/);
+    assert.match(sizeProblem(1, 9, { ...o, preprocess: 'none' })!,
+      /1x9 rounds to an empty image/);
+    assert.equal(validateDataOptions({ dataroot: 'x',
+      maxDatasetSize: null as unknown as number }).maxDatasetSize, Infinity);
+  });
 
 test('each preprocess mode gives its official output shape', async () => {
   const root = dataset('modes', { 'trainA/a.png': await png(300, 200,
