@@ -868,14 +868,20 @@ export interface InferredGenerator {
   ngf: number;
   inputNc: number;
   outputNc: number;
-  /** `instance` when convs before norms carry a bias, else `batch`. */
+  /** `instance` unless the file has batch-norm weights and statistics. */
   norm: NormType;
+  /**
+   * ResNet blocks with Dropout (trained without `--no_dropout`): the
+   * block's second conv sits at `conv_block.6` instead of `.5`. Always
+   * false for U-Nets, whose dropout leaves no trace in the keys.
+   */
+  useDropout: boolean;
 }
 
 /**
  * Reads `--netG`, `--ngf`, `--input_nc`, `--output_nc` and the norm off a
  * generator state_dict's keys and shapes: `model.1.weight` (7×7 stem) and
- * the highest `model.N.conv_block` index make a ResNet (9 or 6 blocks),
+ * the number of `model.N.conv_block` blocks make a ResNet (9 or 6),
  * `model.model.0.weight` a U-Net (its nesting depth gives 8 or 7 levels).
  * Throws, naming the keys it looked for, when neither fits.
  */
@@ -897,9 +903,11 @@ export function inferGenerator(stateDict: StateDict,
       blocks.size === 6 ? 'resnet_6blocks' : undefined;
     const last = [...stateDict.entries()].filter(([k, t]) =>
       k.endsWith('.weight') && t.shape.length === 4 && t.shape[2] === 7);
+    const second = get(`model.10.conv_block.6.weight`);
+    const useDropout = second !== undefined && second.shape.length === 4;
     if (netG && last.length >= 2) {
       return { netG, ngf: stem.shape[0], inputNc: stem.shape[1],
-        outputNc: last[last.length - 1][1].shape[0], norm };
+        outputNc: last[last.length - 1][1].shape[0], norm, useDropout };
     }
     throw new Error(`${source}: a ResNet generator with ${blocks.size} ` +
       'residual blocks; expected 9 (resnet_9blocks) or 6 (resnet_6blocks)');
@@ -917,7 +925,7 @@ export function inferGenerator(stateDict: StateDict,
     const out = get('model.model.3.weight');
     if (netG && out) {
       return { netG, ngf: first.shape[0], inputNc: first.shape[1],
-        outputNc: out.shape[1], norm };
+        outputNc: out.shape[1], norm, useDropout: false };
     }
     throw new Error(`${source}: a U-Net generator with ${depth} levels; ` +
       'expected 8 (unet_256) or 7 (unet_128)');

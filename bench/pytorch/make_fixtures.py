@@ -283,6 +283,21 @@ def write_pth():
               'wb') as f:
         f.write(y.numpy().astype('<f4').tobytes())
 
+    # A resnet_6blocks G (ngf 2) trained without --no_dropout: the
+    # Dropout inside each block moves its second conv to conv_block.6.
+    torch.manual_seed(9)
+    net = ref.ResnetGenerator(ngf=2, n_blocks=6, use_dropout=True).eval()
+    torch.save(net.state_dict(), os.path.join(out, 'resnet_6blocks_ngf2_'
+                                                   'dropout.pth'))
+    gen = torch.Generator().manual_seed(10)
+    raw, x = image_bytes(gen, (1, 3, 16, 16))
+    with torch.no_grad():
+        y = net(x)  # eval mode: dropout off, as our predict()
+    meta['resnet_6blocks_ngf2_dropout.pth'] = {
+        'netG': 'resnet_6blocks', 'ngf': 2, 'useDropout': True,
+        'shape': [1, 3, 16, 16], 'input': raw.flatten().tolist(),
+        'output': y.flatten().tolist()}
+
     # A basic D (ndf 4) in the legacy, pre-1.6 serialisation.
     torch.manual_seed(8)
     d = ref.define_d('basic', ndf=4)

@@ -87,8 +87,10 @@ export async function importPytorch(o: ImportOptions):
     architecture = netG;
     if (netG === 'unet_256') probeSize = 256;
     if (netG === 'unet_128') probeSize = 128;
+    // Dropout is inactive at inference; it only moves ResNet keys.
     model = defineG({ netG, ngf: width, inputNc: found.inputNc,
-      outputNc: found.outputNc, norm: o.norm ?? found.norm, seed: 0 });
+      outputNc: found.outputNc, norm: o.norm ?? found.norm,
+      useDropout: found.useDropout, seed: 0 });
   }
   try {
     const res = loadStateDict(model, sd, o.checkpoint);

@@ -56,7 +56,7 @@ describe('reading .pth files', () => {
     assert.deepEqual(sd.get('model.19.weight')!.shape, [16, 8, 3, 3]);
     assert.equal(sd.get('model.2.num_batches_tracked')!.dtype, 'int64');
     assert.deepEqual(inferGenerator(sd), { netG: 'resnet_9blocks', ngf: 4,
-      inputNc: 3, outputNc: 3, norm: 'instance' });
+      inputNc: 3, outputNc: 3, norm: 'instance', useDropout: false });
 
     const model = defineG({ netG: 'resnet_9blocks', ngf: 4, seed: 3 });
     const res = loadStateDict(model, sd);
@@ -69,6 +69,27 @@ describe('reading .pth files', () => {
     x.dispose();
     model.dispose();
   });
+
+  test('a ResNet trained with dropout (second conv at conv_block.6)',
+    async () => {
+      const file = 'resnet_6blocks_ngf2_dropout.pth';
+      const m = meta[file];
+      const sd = await readStateDict(path.join(DIR, file));
+      assert.ok(sd.has('model.10.conv_block.6.weight'));
+      assert.deepEqual(inferGenerator(sd), { netG: 'resnet_6blocks', ngf: 2,
+        inputNc: 3, outputNc: 3, norm: 'instance', useDropout: true });
+      const model = defineG({ netG: 'resnet_6blocks', ngf: 2,
+        useDropout: true, seed: 1 });
+      assert.equal(loadStateDict(model, sd).loaded, sd.size);
+      const diff = tf.tidy(() => {
+        const x = tf.tensor4d(Float32Array.from(m.input as number[],
+          (k) => (k - 128) / 128), m.shape).transpose([0, 2, 3, 1]);
+        return maxDiffNchw(model.predict(x) as tf.Tensor,
+          Float32Array.from(m.output as number[]));
+      });
+      assert.ok(diff < 1e-4, `max abs diff ${diff}`);
+      model.dispose();
+    });
 
   test('a legacy (pre-1.6, non-zip) checkpoint reads the same tensors',
     async () => {
