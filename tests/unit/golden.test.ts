@@ -14,6 +14,9 @@ import { initBackend } from '../../lib/backend';
 import { countParams, defineD, defineG, GeneratorType }
   from '../../lib/networks';
 import { halfToFloat, loadStateDict, StateDict } from '../../lib/pytorch';
+import { buildNetworks, CycleGAN, ModelStepOptions } from '../../lib/cyclegan';
+import { LOSS_NAMES } from '../../lib/losses';
+import { CYCLEGAN_DEFAULTS } from '../../lib/options';
 
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'tests', 'fixtures');
 const TOLERANCE = 1e-4;
@@ -163,3 +166,57 @@ describe('golden: the loader refuses weights that do not fit', () => {
   });
 });
 
+
+describe('golden: CycleGAN training iterations against the PyTorch ' +
+  'reference', () => {
+  const tr = manifest.training as {
+    ngf: number; ndf: number; size: number; lambdaA: number;
+    lambdaB: number; lambdaIdentity: number; lr: number; beta1: number;
+    beta2: number; poolSize: number; weights: Record<string, string>;
+    steps: { realA: string; realB: string;
+      losses: Record<string, number> }[];
+  };
+
+  test(`${tr.steps.length} iterations (lsgan, identity ` +
+    `${tr.lambdaIdentity}, lambda ${tr.lambdaA}, empty pools): every loss ` +
+    `within ${TOLERANCE}`, (t) => {
+    const start = tf.memory().numTensors;
+    const opts: ModelStepOptions = {
+      ...CYCLEGAN_DEFAULTS, ngf: tr.ngf, ndf: tr.ndf, lr: tr.lr,
+      beta1: tr.beta1, beta2: tr.beta2, ganMode: 'lsgan',
+      poolSize: tr.poolSize, lambdaA: tr.lambdaA, lambdaB: tr.lambdaB,
+      lambdaIdentity: tr.lambdaIdentity, modelSeed: 1,
+    };
+    const networks = buildNetworks(opts);
+    // Official roles: G_A maps A to B; D_A judges domain B, so it is our
+    // discriminatorB; D_B is our discriminatorA.
+    const roles: [string, tf.LayersModel][] = [
+      ['G_A', networks.generatorAtoB], ['G_B', networks.generatorBtoA],
+      ['D_A', networks.discriminatorB], ['D_B', networks.discriminatorA],
+    ];
+    for (const [role, net] of roles) {
+      const prefix = tr.weights[role];
+      loadStateDict(net, fixtureStateDict(prefix, trainingKeys(prefix)),
+        role);
+    }
+    const model = new CycleGAN(networks, opts);
+    tr.steps.forEach((step, i) => {
+      const realA = nhwc(step.realA);
+      const realB = nhwc(step.realB);
+      const losses = model.trainStep(realA, realB) as Record<string,
+        number>;
+      tf.dispose([realA, realB]);
+      for (const name of LOSS_NAMES) {
+        const want = step.losses[name];
+        const diff = Math.abs(losses[name] - want);
+        t.diagnostic(`iteration ${i + 1} ${name}: ours ` +
+          `${losses[name].toFixed(6)}, PyTorch ${want.toFixed(6)}, diff ` +
+          diff.toExponential(1));
+        assert.ok(diff < TOLERANCE, `iteration ${i + 1} ${name}: ` +
+          `${losses[name]} vs PyTorch ${want}`);
+      }
+    });
+    model.dispose();
+    assert.equal(tf.memory().numTensors, start);
+  });
+});

@@ -1,0 +1,188 @@
+/**
+ * Our CycleGAN against the PyTorch reference (bench/pytorch/), on the CPU,
+ * in one run: one full training iteration (both generators, both
+ * discriminators, identity loss on, batch 1) and one generator forward
+ * pass, resnet_9blocks ngf 64 with the basic PatchGAN ndf 64, at 64, 128
+ * and 256 px. The two frameworks alternate run by run with the same
+ * thread count, so load from other processes hits both alike; the table
+ * gives medians after one warm-up each, the ratio ours / PyTorch (below 1
+ * is faster) and the achieved GFLOP/s.
+ *
+ *   npm run bench:vs-pytorch                 (-- --sizes 64,128 --reps 3)
+ *
+ * Needs torch in .venv: `.venv/bin/pip install -r
+ * bench/pytorch/requirements-pytorch.txt`.
+ *
+ * FLOPs are the model's, counted from conv shapes (`countMacs`, 2 FLOPs
+ * per multiply-accumulate) and the same for both: a training iteration
+ * runs 6 generator passes (fakeB, recA, fakeA, recB and two identities)
+ * and 6 discriminator passes (2 on fakes in the generator step, 4 in the
+ * discriminator step); backward through a pass that updates weights costs
+ * 2 forwards (input and kernel gradients), through the frozen
+ * discriminators of the generator step 1 (input gradients only):
+ * 18 G + 16 D forward-equivalents.
+ */
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../lib/backend';
+import { CycleGAN } from '../lib/cyclegan';
+import { countMacs } from '../lib/networks';
+import { CYCLEGAN_DEFAULTS } from '../lib/options';
+
+const THREADS = 2;
+// TensorFlow reads these when its first session starts.
+process.env.TF_NUM_INTRAOP_THREADS ??= String(THREADS);
+process.env.TF_NUM_INTEROP_THREADS ??= String(THREADS);
+
+function argValue(flag: string, fallback: string): string {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+/** The Python worker, one JSON request and reply per line. */
+class TorchWorker {
+  private readonly proc: ChildProcessWithoutNullStreams;
+  private readonly lines: AsyncIterator<string>;
+
+  constructor(python: string, script: string) {
+    this.proc = spawn(python, [script], { stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, OMP_NUM_THREADS: String(THREADS),
+        PYTHONUNBUFFERED: '1' } });
+    this.proc.stderr.on('data', (d: Buffer) => process.stderr.write(d));
+    this.lines = readline.createInterface({ input: this.proc.stdout })[
+      Symbol.asyncIterator]();
+  }
+
+  async call(msg: object): Promise<Record<string, number | string>> {
+    this.proc.stdin.write(`${JSON.stringify(msg)}\n`);
+    const next = await this.lines.next();
+    if (next.done) {
+      throw new Error('the PyTorch worker stopped (see its error above); ' +
+        'is torch installed? .venv/bin/pip install -r ' +
+        'bench/pytorch/requirements-pytorch.txt');
+    }
+    const reply = JSON.parse(next.value);
+    if (reply.error) throw new Error(`PyTorch worker: ${reply.error}`);
+    return reply;
+  }
+
+  close(): void {
+    this.proc.stdin.end(`${JSON.stringify({ cmd: 'quit' })}\n`);
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const w = header.map((h, i) => Math.max(h.length,
+    ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => c.padStart(w[i])).join('  ');
+  return [line(header), w.map((n) => '-'.repeat(n)).join('  '),
+    ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const sizes = argValue('--sizes', '64,128,256').split(',').map(Number);
+  const repsArg = argValue('--reps', '');
+  if (sizes.some((s) => !Number.isInteger(s) || s < 8)) {
+    throw new Error('--sizes expects integers >= 8 like 64,128,256');
+  }
+  const root = path.join(__dirname, '..', '..');
+  const python = process.env.PYTHON ?? path.join(root, '.venv', 'bin',
+    'python');
+  if (!fs.existsSync(python)) {
+    throw new Error(`no Python at ${python}: run npm install, or set PYTHON`);
+  }
+  const info = await initBackend('training', 'native', { quiet: true });
+  const worker = new TorchWorker(python,
+    path.join(root, 'bench', 'pytorch', 'bench_worker.py'));
+  const ngf = 64;
+  const ndf = 64;
+  const rows: string[][] = [];
+  let torchVersion = '';
+  try {
+    for (const size of sizes) {
+      // Fewer repetitions where one iteration takes tens of seconds.
+      const reps = repsArg ? Number(repsArg) : size >= 256 ? 3 : 5;
+      const setup = await worker.call({ cmd: 'setup', size, ngf, ndf,
+        threads: THREADS });
+      torchVersion = String(setup.torch);
+      const model = CycleGAN.create({ ...CYCLEGAN_DEFAULTS, ngf, ndf,
+        modelSeed: 0 });
+      const realA = tf.randomUniform([1, size, size, 3], -1, 1, 'float32',
+        1) as tf.Tensor4D;
+      const realB = tf.randomUniform([1, size, size, 3], -1, 1, 'float32',
+        2) as tf.Tensor4D;
+      const oursTrain = (): number => {
+        const t0 = performance.now();
+        model.trainStep(realA, realB);
+        return (performance.now() - t0) / 1000;
+      };
+      const oursInfer = (): number => {
+        const t0 = performance.now();
+        const y = model.generatorAtoB.predict(realA) as tf.Tensor;
+        y.dataSync();
+        const s = (performance.now() - t0) / 1000;
+        y.dispose();
+        return s;
+      };
+      const times = { ourTrain: [] as number[], torchTrain: [] as number[],
+        ourInfer: [] as number[], torchInfer: [] as number[] };
+      // Warm-up (graph set-up, Adam moments, allocator), then alternate.
+      oursTrain();
+      await worker.call({ cmd: 'train' });
+      for (let r = 0; r < reps; r++) {
+        times.ourTrain.push(oursTrain());
+        times.torchTrain.push(Number((await worker.call({ cmd: 'train' }))
+          .seconds));
+      }
+      oursInfer();
+      await worker.call({ cmd: 'infer' });
+      for (let r = 0; r < reps; r++) {
+        times.ourInfer.push(oursInfer());
+        times.torchInfer.push(Number((await worker.call({ cmd: 'infer' }))
+          .seconds));
+      }
+      const gMacs = countMacs(model.generatorAtoB, size, size);
+      const dMacs = countMacs(model.discriminatorB, size, size);
+      const trainFlop = 2 * (18 * gMacs + 16 * dMacs);
+      const inferFlop = 2 * gMacs;
+      const m = {
+        ourTrain: median(times.ourTrain), torchTrain: median(times.torchTrain),
+        ourInfer: median(times.ourInfer), torchInfer: median(times.torchInfer),
+      };
+      rows.push([`${size}`, `${reps}`, (trainFlop / 1e9).toFixed(0),
+        m.ourTrain.toFixed(2), m.torchTrain.toFixed(2),
+        (m.ourTrain / m.torchTrain).toFixed(2),
+        (trainFlop / m.ourTrain / 1e9).toFixed(1),
+        (trainFlop / m.torchTrain / 1e9).toFixed(1),
+        (m.ourInfer * 1000).toFixed(0), (m.torchInfer * 1000).toFixed(0),
+        (m.ourInfer / m.torchInfer).toFixed(2)]);
+      console.log(`  ${size} px done (train ours ${m.ourTrain.toFixed(2)} ` +
+        `s, PyTorch ${m.torchTrain.toFixed(2)} s)`);
+      tf.dispose([realA, realB]);
+      model.dispose();
+    }
+  } finally {
+    worker.close();
+  }
+  console.log(`\nresnet_9blocks ngf ${ngf} + basic D ndf ${ndf}, batch 1, ` +
+    `${THREADS} threads each; ours: ${info.name} (${info.device}, ` +
+    `TensorFlow ${info.tfVersion}); PyTorch ${torchVersion} (CPU). ` +
+    'Medians after one warm-up; runs alternate.\n');
+  console.log(table(['px', 'reps', 'train GFLOP', 'ours s', 'torch s',
+    'ratio', 'ours GFLOP/s', 'torch GFLOP/s', 'infer ours ms',
+    'torch ms', 'ratio'], rows));
+}
+
+main().catch((e: Error) => {
+  console.error(`bench:vs-pytorch: ${e.message}`);
+  process.exit(1);
+});
