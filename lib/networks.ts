@@ -182,7 +182,10 @@ class GraphBuilder {
       return new InstanceNorm({ name, epsilon: 1e-5 }).apply(x) as Sym;
     }
     // PyTorch BatchNorm2d(momentum=0.1) keeps 0.9 of the running value;
-    // Keras calls that keeping fraction `momentum`.
+    // Keras calls that keeping fraction `momentum`. Limitation: tfjs 4.22
+    // feeds the biased batch variance into the running variance, PyTorch
+    // the unbiased one, so running statistics (inference only) differ
+    // slightly for small batches.
     return tf.layers.batchNormalization({
       name, axis: -1, momentum: 0.9, epsilon: 1e-5,
     }).apply(x) as Sym;
