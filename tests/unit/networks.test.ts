@@ -219,6 +219,8 @@ test('trainable with tf.variableGrads: every weight gets a finite, non-zero ' +
     () => defineG({ netG: 'resnet_6blocks', ngf: 4, useDropout: true,
       seed: 1 }),
     () => defineG({ netG: 'unet_128', ngf: 2, seed: 1 }),
+    () => defineG({ netG: 'unet_128', ngf: 2, norm: 'batch',
+      useDropout: true, seed: 1 }),
     () => defineD({ ndf: 4, seed: 1 }),
   ]) {
     withModel(make(), (m) => {
