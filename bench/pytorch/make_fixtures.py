@@ -336,7 +336,25 @@ def _next_index(module):
     return f'{head}.{int(last) + 1}' if last.isdigit() else None
 
 
+# Parameter counts of the official networks at full width (ngf/ndf 64).
+OFFICIAL_PARAMS = {'resnet_9blocks': 11378179, 'resnet_6blocks': 7837699,
+                   'unet_256': 54409603, 'unet_128': 41825667,
+                   'basic': 2764737}
+
+
+def check_reference():
+    """The reference must be the official architecture before its outputs
+    can serve as golden values."""
+    for name, want in OFFICIAL_PARAMS.items():
+        net = (ref.define_d(name) if name == 'basic' else
+               ref.define_g(name))
+        got = ref.param_count(net)
+        assert got == want, f'{name}: {got} parameters, official {want}'
+        print(f'{name}: {got:,} parameters (official)')
+
+
 if __name__ == '__main__':
+    check_reference()
     os.makedirs(OUT, exist_ok=True)
     write_golden()
     write_pth()
