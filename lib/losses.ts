@@ -130,6 +130,26 @@ export interface GradientPenaltyOptions {
 }
 
 /**
+ * Registers a zero gradient for the comparison kernels that tfjs 4.22
+ * leaves without one (Greater, Less, LessEqual, Equal). LeakyReLU's
+ * gradient is built with `greater(x, 0)`, so differentiating a gradient
+ * through a PatchGAN (the WGAN-GP penalty) needs Greater's own gradient,
+ * which is 0 wherever it exists: a comparison is piecewise constant.
+ */
+export function ensureComparisonGradients(): void {
+  for (const kernelName of ['Greater', 'Less', 'LessEqual', 'Equal']) {
+    if (tf.getGradient(kernelName)) continue;
+    tf.registerGradient({
+      kernelName, inputsToSave: ['a', 'b'],
+      gradFunc: (_dy, saved) => {
+        const [a, b] = saved as tf.Tensor[];
+        return { a: () => tf.zerosLike(a), b: () => tf.zerosLike(b) };
+      },
+    });
+  }
+}
+
+/**
  * The WGAN-GP gradient penalty λ_GP·E[(‖∇x̂ D(x̂)‖₂ − c)²] with
  * x̂ = α·real + (1 − α)·fake, α drawn per image (`alpha`: shape [N],
  * values in [0, 1), supplied by the caller so it can come from a seeded
@@ -152,6 +172,7 @@ export function gradientPenalty(
 ): tf.Scalar {
   const lambdaGp = opts.lambdaGp ?? 10;
   const constant = opts.constant ?? 1;
+  ensureComparisonGradients();
   return tf.tidy(() => {
     const n = real.shape[0];
     const a = tf.reshape(alpha, [n, 1, 1, 1]);
