@@ -581,6 +581,12 @@ function gather(storage: Float32Array, ref: TensorRef, src: string,
       `past the end of its storage ${ref.storage.key} ` +
       `(${storage.length} elements)`);
   }
+  let contiguous = true;
+  for (let d = shape.length - 1, step = 1; d >= 0; d--) {
+    if (shape[d] !== 1 && stride[d] !== step) contiguous = false;
+    step *= shape[d];
+  }
+  if (contiguous) return storage.slice(offset, offset + size);
   const idx = new Array<number>(shape.length).fill(0);
   for (let i = 0; i < size; i++) {
     let o = offset;
