@@ -5,8 +5,9 @@
 //
 //   npm test               everything
 //   npm test -- unit       unit tests only   (or: notebooks)
+//   npm test -- notebooks 02 03   only these walkthrough notebooks
 import { readdirSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { ROOT, run, venvPython, pythonEnv } from './common.mjs';
 
 const only = process.argv[2];
@@ -27,11 +28,41 @@ if (!only || only === 'unit') {
 }
 
 if (!only || only === 'notebooks') {
+  // One pytest run: the harness canaries, then every notebooks/NN-*.ipynb in
+  // order, each in its own tslab kernel started in notebooks/ (nbval uses
+  // the notebook's folder), through our plugin tests/notebooks/nbval_tslab.py
+  // (failing cells, stderr, aborts; sanitize.cfg for checked outputs).
   const tests = join(ROOT, 'tests', 'notebooks');
-  if (existsSync(tests)) {
-    const r = run(venvPython(), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider',
-      tests], { env: pythonEnv(env) });
-    failed ||= r.status !== 0;
+  const nbDir = join(ROOT, 'notebooks');
+  const picked = process.argv.slice(3);
+  let notebooks = existsSync(nbDir)
+    ? readdirSync(nbDir).filter((f) => /^\d\d-.*\.ipynb$/.test(f)).sort()
+    : [];
+  if (picked.length) {
+    notebooks = notebooks.filter((f) => picked.some((p) => f.startsWith(p)));
+    if (notebooks.length === 0) {
+      console.error('[test] no notebooks/NN-*.ipynb starts with ' +
+        picked.join(' or '));
+      process.exit(2);
+    }
+  } else if (notebooks.length === 0) {
+    console.log('[test] no walkthrough notebooks (notebooks/NN-*.ipynb) yet');
   }
+  const targets = [
+    ...(picked.length ? [] : [join('tests', 'notebooks', 'test_canaries.py')]),
+    ...notebooks.map((f) => join('notebooks', f)),
+  ];
+  const r = run(venvPython(), ['-m', 'pytest', '-q', '-rfEs',
+    '-p', 'no:cacheprovider', '-p', 'nbval_tslab', '--nbval-lax',
+    // Smoke-profile training cells take about a minute on 2 cores.
+    '--nbval-cell-timeout=900', ...targets], {
+    env: pythonEnv({
+      CYCLEGAN_PROFILE: env.CYCLEGAN_PROFILE,
+      TF_CPP_MIN_LOG_LEVEL: env.TF_CPP_MIN_LOG_LEVEL,
+      PYTHONPATH: [tests, process.env.PYTHONPATH].filter(Boolean)
+        .join(delimiter),
+    }),
+  });
+  failed ||= r.status !== 0;
 }
 process.exit(failed ? 1 : 0);
