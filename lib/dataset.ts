@@ -193,6 +193,12 @@ export async function listImageFiles(dir: string): Promise<{
   return { files, skipped, ignored };
 }
 
+/** `file` relative to the working directory when that is shorter. */
+function shortPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel.length < file.length ? rel : file;
+}
+
 /** Runs `fn` over `items` with at most `limit` calls in flight. */
 async function mapLimit<T, R>(
   items: readonly T[], limit: number, fn: (item: T) => Promise<R>,
@@ -621,7 +627,9 @@ export class UnalignedDataset {
         '(onBadFile: error):\n' +
         skipped.map((s) => `  ${s.path}: ${s.reason}`).join('\n'));
     }
-    for (const s of skipped) loader.log(`[data] skipped ${s.path}: ${s.reason}`);
+    for (const s of skipped) {
+      loader.log(`[data] skipped ${shortPath(s.path)}: ${s.reason}`);
+    }
     for (const [dir, list] of [[dirA, a], [dirB, b]] as const) {
       if (list.length === 0) {
         const n = skipped.filter((s) => s.path.startsWith(dir)).length;
@@ -641,7 +649,8 @@ export class UnalignedDataset {
     }
     const ds = new UnalignedDataset(o, loader, dirA, dirB, a, b, skipped,
       [...scanA.ignored, ...scanB.ignored]);
-    loader.log(`[data] ${dirA}: ${a.length} images, ${dirB}: ${b.length} ` +
+    loader.log(`[data] ${shortPath(dirA)}: ${a.length} images, ` +
+      `${shortPath(dirB)}: ${b.length} ` +
       `images, ${skipped.length} skipped, ${ds.length} steps per epoch ` +
       `(scanned in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
     return ds;

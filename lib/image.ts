@@ -48,6 +48,12 @@ export interface DecodeOptions {
   resize?: { width: number; height: number };
 }
 
+/** libvips reports one line per warning, often repeated: keep each once. */
+function oneLine(err: Error): string {
+  return [...new Set(err.message.split('\n').map((l) => l.trim())
+    .filter(Boolean))].join('; ');
+}
+
 /** Options of the sharp constructor shared by every read. */
 function sharpInput(maxPixels: number): SharpOptions {
   // failOn 'error' also rejects truncated files (VipsJpeg "premature end").
@@ -107,7 +113,7 @@ export async function decodeImage(
     out = await pipeline.removeAlpha().toColourspace('srgb').raw()
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw new Error(`${name}: cannot decode: ${(err as Error).message}`);
+    throw new Error(`${name}: cannot decode: ${oneLine(err as Error)}`);
   }
   const { data, info } = out;
   if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
