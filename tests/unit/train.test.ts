@@ -16,6 +16,8 @@ import {
   resolveOptions,
 } from '../../lib/options';
 import { PROFILES } from '../../lib/profiles';
+import { lossChartPng, lossChartSpec } from '../../lib/plot';
+import { parseTrainArgs } from '../../lib/cli/train';
 import { TrainingData, formatLogLine, train } from '../../lib/train';
 
 const roots: string[] = [];
@@ -343,4 +345,48 @@ test('wgangp: the critic loss includes the gradient penalty', () => {
     `D_A ${first.D_A}, want ${want[0]} + ${want[1]}`);
   model.dispose();
   tf.dispose([realA, realB]);
+});
+
+test('the CLI maps kebab-case flags onto every option', () => {
+  const { overrides, profile } = parseTrainArgs(['--profile', 'smoke',
+    '--dataset', 'data/x', '--lambda-a', '5', '--n-epochs-decay', '3',
+    '--max-dataset-size', 'inf', '--serial-batches', '--use-dropout',
+    'false', '--disable-flip', '--continue', '--net-g', 'unet_128']);
+  assert.equal(profile, 'smoke');
+  assert.deepEqual(overrides, { dataroot: 'data/x', lambdaA: 5,
+    nEpochsDecay: 3, maxDatasetSize: Infinity, serialBatches: true,
+    useDropout: false, noFlip: true, continueTrain: true, netG: 'unet_128' });
+  assert.throws(() => parseTrainArgs(['--lr', 'fast']),
+    /--lr: expected a number, got 'fast'/);
+});
+
+test('the loss chart has both panels and renders to PNG', async () => {
+  const records = [1, 2, 3].map((i) => ({ epoch: 1, epochIteration: i,
+    iteration: i, lr: 2e-4, msPerIteration: 1, imagesPerSecond: 1,
+    numTensors: 1, losses: { D_A: 0.1 * i, G_A: 0.2, cycle_A: 3, idt_A: 1.5,
+      D_B: 0.3, G_B: 0.4, cycle_B: 2.5, idt_B: 1.2 } }));
+  const spec = lossChartSpec(records) as { data: { values: unknown[] } };
+  assert.equal(spec.data.values.length, 24);
+  const png = await lossChartPng(records);
+  const meta = await sharp(png).metadata();
+  assert.equal(meta.format, 'png');
+  assert.ok(meta.width! > 560 && meta.height! > 320,
+    `${meta.width}x${meta.height}`);
+});
+
+test('all-white images train to finite losses and weights (F12)', () => {
+  const model = CycleGAN.create(resolveOptions(tinyReal));
+  const white = tf.ones([1, 8, 8, 3]) as tf.Tensor4D;
+  for (let i = 0; i < 2; i++) {
+    const losses = model.trainStep(white, white);
+    assert.ok(Object.values(losses).every(Number.isFinite),
+      JSON.stringify(losses));
+  }
+  for (const net of Object.values(model.networks)) {
+    for (const w of net.getWeights()) {
+      assert.ok(w.dataSync().every(Number.isFinite), net.name);
+    }
+  }
+  model.dispose();
+  white.dispose();
 });
