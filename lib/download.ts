@@ -372,6 +372,17 @@ export async function downloadDataset(
   }
   const result = await extractZip(zipPath, target,
     { onProgress: opts.onExtractProgress });
+  if (result.files === 0) {
+    await fs.promises.rm(target, { recursive: true, force: true });
+    throw new Error(`${zipPath} holds no files; remove it and download ` +
+      'again');
+  }
+  const missing = ['trainA', 'trainB', 'testA', 'testB'].filter((f) =>
+    !fs.existsSync(path.join(target, f)));
+  if (missing.length > 0) {
+    log(`[download] note: ${target} has no ${missing.join(', ')} ` +
+      'folder(s); the loader expects <phase>A and <phase>B');
+  }
   await fs.promises.writeFile(path.join(target, DOWNLOAD_MARKER),
     JSON.stringify({ name, url, zipBytes: fs.statSync(zipPath).size,
       resumedFrom: download?.resumedFrom ?? 0, files: result.files,

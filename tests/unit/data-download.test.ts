@@ -44,6 +44,7 @@ link = zipfile.ZipInfo('mini/trainA/link.png')
 link.create_system = 3
 link.external_attr = (0o120777 << 16)
 make('symlink.zip', [('mini/trainA/0.png', png), (link, '/etc/passwd')])
+make('empty.zip', [])
 `;
 
 before(async () => {
@@ -52,7 +53,7 @@ before(async () => {
   fs.writeFileSync(path.join(tmp, 'tile.png'), png);
   const python = path.join(PROJECT_ROOT, '.venv', 'bin', 'python');
   execFileSync(python, ['-c', MAKE_ZIPS, tmp, path.join(tmp, 'tile.png')]);
-  for (const n of ['good', 'dotdot', 'absolute', 'symlink']) {
+  for (const n of ['good', 'dotdot', 'absolute', 'symlink', 'empty']) {
     zips[n] = fs.readFileSync(path.join(tmp, `${n}.zip`));
   }
   // /<mode>/mini.zip: ok | dotdot | absolute | symlink serve that zip with
@@ -210,4 +211,8 @@ test('HTTP errors and unknown names are clear', async () => {
     root, ...quiet }), /exists but was not made by a finished download/);
   await assert.rejects(extractZip(path.join(tmp, 'tile.png'),
     path.join(root, 'bad')), /tile\.png is not a readable zip/);
+  const emptyRoot = fresh('empty');
+  await assert.rejects(downloadDataset('mini', { baseUrl: `${base}/empty`,
+    root: emptyRoot, ...quiet }), /mini\.zip holds no files/);
+  assert.equal(fs.existsSync(path.join(emptyRoot, 'mini')), false);
 });
