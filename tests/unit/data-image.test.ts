@@ -232,3 +232,16 @@ test('imageGrid lays out rows and columns at a scale', async () => {
   assert.ok(labelled.height > 4 * 8 + 4, 'a heading row is added');
   tf.dispose([white, black]);
 });
+
+test('F5, data side: an odd-sized file keeps its size (33 high, 35 wide)',
+  async () => {
+    // The generator pads and crops back; the loader must not round first.
+    const src = rawRgb(35, 33, (x, y) => [x * 7, y * 7, 0]);
+    const png = await sharp(src.data, { raw: src.raw }).png().toBuffer();
+    const t = await loadImageTensor(png);
+    assert.deepEqual(t.shape, [33, 35, 3]);
+    const back = await decodeImage(await tensorToPng(t));
+    assert.deepEqual([back.height, back.width], [33, 35]);
+    assert.deepEqual(Buffer.from(back.data), src.data);
+    t.dispose();
+  });
