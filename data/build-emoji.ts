@@ -70,7 +70,8 @@ async function main(): Promise<void> {
   console.log(`[data] built ${dir} in ${seconds.toFixed(1)} s: ` +
     Object.entries(m.counts).map(([k, v]) => `${k} ${v}`).join(', ') +
     `; ${m.shared} code points drawn by both sets`);
-  console.log(`[data] ${EMOJI_CREDITS.replace(/\[([^\]]+)\]\([^)]+\)/g, '$1')}`);
+  const plainLinks = /\[([^\]]+)\]\([^)]+\)/g;
+  console.log(`[data] ${EMOJI_CREDITS.replace(plainLinks, '$1')}`);
 }
 
 main().catch((err: Error) => {

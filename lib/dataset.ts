@@ -771,7 +771,8 @@ export class UnalignedDataset {
     if (this.warnedSize || this.options.preprocess !== 'none') return;
     const s = steps.find((x) => x.planA.resize || x.planB.resize);
     if (!s) return;
-    const entry = s.planA.resize ? this.sizesA[s.indexA] : this.sizesB[s.indexB];
+    const entry = s.planA.resize
+      ? this.sizesA[s.indexA] : this.sizesB[s.indexB];
     const to = (s.planA.resize ?? s.planB.resize)!;
     this.warnedSize = true;
     this.loader.log(`[data] warning: preprocess 'none' needs sides that ` +

@@ -106,7 +106,8 @@ async function attempt(
   url: string, part: string, opts: Required<Omit<DownloadOptions, 'log'>>,
 ): Promise<{ total: number | null; resumedFrom: number }> {
   let have = fs.existsSync(part) ? fs.statSync(part).size : 0;
-  const headers: Record<string, string> = { 'user-agent': 'annotated-cyclegan' };
+  const headers: Record<string, string> =
+    { 'user-agent': 'annotated-cyclegan' };
   if (have > 0) headers.range = `bytes=${have}-`;
   const { res } = await get(url, headers, opts.timeoutMs);
   const status = res.statusCode ?? 0;
@@ -187,7 +188,8 @@ export async function downloadFile(
       if (err instanceof HttpError || n > full.retries) {
         const kept = fs.existsSync(part) ? fs.statSync(part).size : 0;
         throw new Error(`download of ${url} failed: ${(err as Error).message}` +
-          (kept ? ` (${kept} bytes kept in ${part}; run again to resume)` : ''));
+          (kept ? ` (${kept} bytes kept in ${part}; run again to resume)`
+            : ''));
       }
       firstResume ??= 0;
       log(`[download] ${(err as Error).message}; resuming (attempt ` +

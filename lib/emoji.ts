@@ -176,6 +176,7 @@ export async function rasteriseSvg(
 
 /** The four folders of the official layout. */
 export const SPLIT_FOLDERS = ['trainA', 'trainB', 'testA', 'testB'] as const;
+/** One of `SPLIT_FOLDERS`. */
 export type SplitFolder = typeof SPLIT_FOLDERS[number];
 
 /** One file to render. */

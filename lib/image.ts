@@ -289,7 +289,9 @@ export async function imageGrid(
   const gap = opts.gap ?? 2;
   const cells = rows.map((row) => row.map((t) => tensorToRaw(t)));
   const nCols = Math.max(0, ...cells.map((r) => r.length));
-  if (cells.length === 0 || nCols === 0) throw new Error('imageGrid: no images');
+  if (cells.length === 0 || nCols === 0) {
+    throw new Error('imageGrid: no images');
+  }
   const cellW = Math.max(...cells.flat().map((c) => c.width)) * scale;
   const cellH = Math.max(...cells.flat().map((c) => c.height)) * scale;
   const fontSize = Math.max(10, Math.min(14, Math.floor(cellW / 6)));

@@ -126,7 +126,8 @@ test('downloads, strips the top folder and opens as a dataset', async () => {
 });
 
 for (const [mode, pattern] of [
-  ['dotdot', /unsafe entry \(invalid relative path: mini\/\.\.\/\.\.\/evil\.txt\)/],
+  ['dotdot',
+    /unsafe entry \(invalid relative path: mini\/\.\.\/\.\.\/evil\.txt\)/],
   ['absolute', /unsafe entry \(absolute path: \/tmp\/evil\.txt\)/],
   ['symlink', /unsafe entry \(symbolic link: mini\/trainA\/link\.png\)/],
 ] as const) {
