@@ -11,8 +11,8 @@
  * booleans take an optional value (`--serial-batches`, `--use-dropout
  * false`). `--profile` (default: CYCLEGAN_PROFILE, else emoji) sets the
  * data size, networks and epochs first; flags override it. Without
- * `--dataset`, the smoke and emoji profiles build and use the emoji
- * dataset (data/emoji<size>).
+ * `--dataset`, the smoke and emoji profiles build and use a sample of the
+ * emoji dataset (`trainImages` per folder, e.g. data/emoji64-max400).
  */
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -145,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
         'with trainA/ and trainB/, e.g. from `npm run download`)');
     }
     options.dataroot = await ensureEmojiDataset(profile.imageSize,
-      { maxImages: profile.maxImages });
+      { maxImages: profile.trainImages });
   }
   console.log(`[train] profile ${profile.name}, data ${options.dataroot}`);
 
