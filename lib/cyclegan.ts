@@ -129,6 +129,80 @@ export function buildNetworks(o: ModelStepOptions): CycleGANNetworks {
   };
 }
 
+/** A network applied in training mode (dropout and batch norm train). */
+function run(model: tf.LayersModel, x: tf.Tensor): tf.Tensor4D {
+  return model.apply(x, { training: true }) as tf.Tensor4D;
+}
+
+/** Named loss terms and their sum. */
+export interface Objective {
+  total: tf.Scalar;
+  terms: [LossName, tf.Scalar][];
+}
+
+/**
+ * The generators' objective, Eq. 3 with the least-squares adversarial
+ * terms (Sec. 4) and the identity terms (Sec. 5.2), for one batch:
+ *
+ *   G_A = L_GAN(G, D_Y): D_Y(G(a)) should read "real";
+ *   G_B = L_GAN(F, D_X): D_X(F(b)) should read "real";
+ *   cycle_A = λ_A·‖F(G(a)) − a‖₁,  cycle_B = λ_B·‖G(F(b)) − b‖₁;
+ *   idt_A = λ_B·λ_idt·‖G(b) − b‖₁, idt_B = λ_A·λ_idt·‖F(a) − a‖₁.
+ *
+ * Also returns the translations fakeA = F(b) and fakeB = G(a), which the
+ * discriminator step reuses. Call it inside a gradient closure.
+ */
+export function generatorObjective(nets: CycleGANNetworks,
+  realA: tf.Tensor4D, realB: tf.Tensor4D, o: ModelStepOptions):
+    Objective & { fakeA: tf.Tensor4D; fakeB: tf.Tensor4D } {
+  const fakeB = run(nets.generatorAtoB, realA); // G(a)
+  const recA = run(nets.generatorBtoA, fakeB); // F(G(a))
+  const fakeA = run(nets.generatorBtoA, realB); // F(b)
+  const recB = run(nets.generatorAtoB, fakeA); // G(F(b))
+  const terms: [LossName, tf.Scalar][] = [
+    ['G_A', ganLoss(run(nets.discriminatorB, fakeB), true, o.ganMode)],
+    ['G_B', ganLoss(run(nets.discriminatorA, fakeA), true, o.ganMode)],
+    ['cycle_A', cycleLoss(recA, realA, o.lambdaA)],
+    ['cycle_B', cycleLoss(recB, realB, o.lambdaB)],
+  ];
+  if (o.lambdaIdentity > 0) {
+    terms.push(['idt_A', identityLoss(run(nets.generatorAtoB, realB),
+      realB, o.lambdaB, o.lambdaIdentity)]);
+    terms.push(['idt_B', identityLoss(run(nets.generatorBtoA, realA),
+      realA, o.lambdaA, o.lambdaIdentity)]);
+  } else {
+    terms.push(['idt_A', tf.scalar(0)], ['idt_B', tf.scalar(0)]);
+  }
+  const total = tf.addN(terms.map(([, t]) => t)) as tf.Scalar;
+  return { total, terms, fakeA, fakeB };
+}
+
+/**
+ * The discriminators' objective for one batch: each judges its domain's
+ * real images (target real) and pooled fakes (target fake), loss halved
+ * (Sec. 7.1). D_A is discriminatorB's loss (it judges B), D_B is
+ * discriminatorA's, as the official names go. With `wgangp`, each adds
+ * the gradient penalty at x̂ = α·real + (1 − α)·fake (`alphas`, one per
+ * image): the term the official CycleGAN defines but never adds.
+ */
+export function discriminatorObjective(nets: CycleGANNetworks,
+  realA: tf.Tensor4D, realB: tf.Tensor4D, pooledA: tf.Tensor4D,
+  pooledB: tf.Tensor4D, o: ModelStepOptions,
+  alphas?: { a: tf.Tensor1D; b: tf.Tensor1D }): Objective {
+  const lossOf = (d: tf.LayersModel, real: tf.Tensor4D,
+    fake: tf.Tensor4D, alpha?: tf.Tensor1D): tf.Scalar => {
+    const loss = discriminatorLoss(run(d, real), run(d, fake), o.ganMode);
+    if (o.ganMode !== 'wgangp' || !alpha) return loss;
+    return tf.add(loss, gradientPenalty((x) => run(d, x), real, fake,
+      alpha, { lambdaGp: o.lambdaGp })) as tf.Scalar;
+  };
+  const terms: [LossName, tf.Scalar][] = [
+    ['D_A', lossOf(nets.discriminatorB, realB, pooledB, alphas?.b)],
+    ['D_B', lossOf(nets.discriminatorA, realA, pooledA, alphas?.a)],
+  ];
+  return { total: tf.add(terms[0][1], terms[1][1]) as tf.Scalar, terms };
+}
+
 /** Two generators, two discriminators and their training step. */
 export class CycleGAN {
   readonly options: ModelStepOptions;
@@ -200,10 +274,6 @@ export class CycleGAN {
       .learningRate;
   }
 
-  private run(model: tf.LayersModel, x: tf.Tensor): tf.Tensor4D {
-    return model.apply(x, { training: true }) as tf.Tensor4D;
-  }
-
   /** Reads scalar losses in one transfer and checks they are finite. */
   private readLosses(named: [LossName, tf.Scalar][], where: string):
       Partial<LossValues> {
@@ -248,79 +318,51 @@ export class CycleGAN {
   private generatorStep(realA: tf.Tensor4D, realB: tf.Tensor4D,
     fakes: { fakeA?: tf.Tensor4D; fakeB?: tf.Tensor4D }, where: string):
       Partial<LossValues> {
-    const o = this.options;
-    const named: [LossName, tf.Scalar][] = [];
+    let terms: [LossName, tf.Scalar][] = [];
+    // Only the generators' weights are in the variable list: the
+    // discriminators are frozen, though gradients flow through them.
     const { value, grads } = tf.variableGrads(() => {
-      const fakeB = this.run(this.generatorAtoB, realA); // G(a)
-      const recA = this.run(this.generatorBtoA, fakeB); // F(G(a))
-      const fakeA = this.run(this.generatorBtoA, realB); // F(b)
-      const recB = this.run(this.generatorAtoB, fakeA); // G(F(b))
-      // The discriminators' weights are not in the variable list: they
-      // are frozen here, though gradients flow through them to G and F.
-      const terms: [LossName, tf.Scalar][] = [
-        ['G_A', ganLoss(this.run(this.discriminatorB, fakeB), true,
-          o.ganMode)],
-        ['G_B', ganLoss(this.run(this.discriminatorA, fakeA), true,
-          o.ganMode)],
-        ['cycle_A', cycleLoss(recA, realA, o.lambdaA)],
-        ['cycle_B', cycleLoss(recB, realB, o.lambdaB)],
-      ];
-      if (o.lambdaIdentity > 0) {
-        // G(b) ≈ b and F(a) ≈ a, weighted λ_B·λ_idt and λ_A·λ_idt.
-        terms.push(['idt_A', identityLoss(this.run(this.generatorAtoB,
-          realB), realB, o.lambdaB, o.lambdaIdentity)]);
-        terms.push(['idt_B', identityLoss(this.run(this.generatorBtoA,
-          realA), realA, o.lambdaA, o.lambdaIdentity)]);
-      } else {
-        terms.push(['idt_A', tf.scalar(0)], ['idt_B', tf.scalar(0)]);
-      }
-      for (const [name, t] of terms) named.push([name, tf.keep(t)]);
-      fakes.fakeA = tf.keep(fakeA);
-      fakes.fakeB = tf.keep(fakeB);
-      return tf.addN(terms.map(([, t]) => t)) as tf.Scalar;
+      const g = generatorObjective(this.networks, realA, realB,
+        this.options);
+      terms = g.terms.map(([name, t]) => [name, tf.keep(t)]);
+      fakes.fakeA = tf.keep(g.fakeA);
+      fakes.fakeB = tf.keep(g.fakeB);
+      return g.total;
     }, this.generatorVars);
     try {
-      const losses = this.readLosses(named, `${where}, generator step`);
-      this.optimizerG.applyGradients(
-        this.generatorVars.map((v) => ({ name: v.name, tensor: grads[v.name] })));
+      const losses = this.readLosses(terms, `${where}, generator step`);
+      this.optimizerG.applyGradients(this.generatorVars.map((v) =>
+        ({ name: v.name, tensor: grads[v.name] })));
       return losses;
     } finally {
-      tf.dispose([value, ...Object.values(grads), ...named.map(([, t]) => t)]);
+      tf.dispose([value, ...Object.values(grads), ...terms.map(([, t]) => t)]);
     }
   }
 
   private discriminatorStep(realA: tf.Tensor4D, realB: tf.Tensor4D,
     fakeA: tf.Tensor4D, fakeB: tf.Tensor4D, where: string):
       Partial<LossValues> {
-    const o = this.options;
     // Official order: the B pool (for D_A) is queried first.
     const pooledB = this.poolB.query(fakeB);
     const pooledA = this.poolA.query(fakeA);
-    const named: [LossName, tf.Scalar][] = [];
-    const alphas = o.ganMode === 'wgangp' ? [
-      tf.tensor1d(Array.from({ length: realB.shape[0] },
+    // α for D_A (domain B) is drawn first, then for D_B.
+    const alphas = this.options.ganMode !== 'wgangp' ? undefined : {
+      b: tf.tensor1d(Array.from({ length: realB.shape[0] },
         () => this.gpRng.next())),
-      tf.tensor1d(Array.from({ length: realA.shape[0] },
+      a: tf.tensor1d(Array.from({ length: realA.shape[0] },
         () => this.gpRng.next())),
-    ] : [];
-    const lossOf = (d: tf.LayersModel, real: tf.Tensor4D, fake: tf.Tensor4D,
-      alpha?: tf.Tensor1D) => {
-      const loss = discriminatorLoss(this.run(d, real), this.run(d, fake),
-        o.ganMode);
-      if (!alpha) return loss;
-      // WGAN-GP: the penalty the official CycleGAN never adds.
-      return tf.add(loss, gradientPenalty((x) => this.run(d, x), real, fake,
-        alpha, { lambdaGp: o.lambdaGp })) as tf.Scalar;
     };
+    let terms: [LossName, tf.Scalar][] = [];
     try {
       const { value, grads } = tf.variableGrads(() => {
-        const lossDA = lossOf(this.discriminatorB, realB, pooledB, alphas[0]);
-        const lossDB = lossOf(this.discriminatorA, realA, pooledA, alphas[1]);
-        named.push(['D_A', tf.keep(lossDA)], ['D_B', tf.keep(lossDB)]);
-        return tf.add(lossDA, lossDB) as tf.Scalar;
+        const d = discriminatorObjective(this.networks, realA, realB,
+          pooledA, pooledB, this.options, alphas);
+        terms = d.terms.map(([name, t]) => [name, tf.keep(t)]);
+        return d.total;
       }, this.discriminatorVars);
       try {
-        const losses = this.readLosses(named, `${where}, discriminator step`);
+        const losses = this.readLosses(terms,
+          `${where}, discriminator step`);
         this.optimizerD.applyGradients(this.discriminatorVars.map((v) =>
           ({ name: v.name, tensor: grads[v.name] })));
         return losses;
@@ -328,7 +370,8 @@ export class CycleGAN {
         tf.dispose([value, ...Object.values(grads)]);
       }
     } finally {
-      tf.dispose([pooledA, pooledB, ...alphas, ...named.map(([, t]) => t)]);
+      tf.dispose([pooledA, pooledB, ...(alphas ? [alphas.a, alphas.b] : []),
+        ...terms.map(([, t]) => t)]);
     }
   }
 
