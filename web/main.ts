@@ -14,8 +14,8 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 // exported model.json names; without it tf.loadLayersModel fails.
 import '../lib/layers';
 import type { ExportMetadata } from '../lib/export';
-import { checkFile, checkPixels, Geometry, outputToRgba,
-  planWork, rgbaToInput, WorkMode, WorkPlan } from './plan';
+import { checkFile, checkPixels, Geometry, outputToRgba, planWork,
+  ResultInfo, rgbaToInput, WorkMode, WorkPlan } from './plan';
 
 type Direction = 'AtoB' | 'BtoA';
 
@@ -38,16 +38,6 @@ interface LoadedModels {
   entry: ModelEntry;
   meta: ExportMetadata;
   generators: Partial<Record<Direction, tf.LayersModel>>;
-}
-
-/** What the last translation produced, for tests and benchmarks. */
-interface ResultInfo {
-  direction: Direction;
-  width: number;
-  height: number;
-  translationMs: number;
-  reconstructionMs?: number;
-  backend: string;
 }
 
 const BACKEND_NAMES: Record<string, string> = {
@@ -95,18 +85,63 @@ function errorText(e: unknown): string {
 
 // ------------------------------------------------------------- backend
 
+function withTimeout<T>(p: Promise<T>, ms: number, message: string):
+    Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(message)), ms);
+    p.then((v) => { clearTimeout(timer); resolve(v); },
+      (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+/**
+ * The WebGL renderer's name when it draws in software (SwiftShader,
+ * llvmpipe: a browser without a usable GPU), else undefined. There WebGL
+ * runs slower than WebAssembly, even slower than plain JavaScript.
+ */
+function softwareWebGL(): string | undefined {
+  const canvas = document.createElement('canvas');
+  const gl = canvas.getContext('webgl2') ?? canvas.getContext('webgl');
+  if (!gl) return undefined;
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const renderer = String(gl.getParameter(info ?
+    info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  gl.getExtension('WEBGL_lose_context')?.loseContext();
+  return /swiftshader|llvmpipe|softpipe|software/i.test(renderer) ?
+    renderer : undefined;
+}
+
+/** Why the backend order changed, for the status line. */
+let backendNote = '';
+
 /**
  * Tries WebGL, then wasm, then cpu (or only the one the URL forces) and
- * returns the first that initialises and runs a tiny op.
+ * returns the first that initialises and runs a tiny op. WebGL drawn in
+ * software goes after wasm.
  */
 async function pickBackend(): Promise<string> {
   setWasmPaths(new URL('wasm/', location.href).href);
   const forced = params.get('backend');
-  const order = forced ? [forced] : ['webgl', 'wasm', 'cpu'];
+  let order = ['webgl', 'wasm', 'cpu'];
+  const software = forced ? undefined : softwareWebGL();
+  if (forced) {
+    order = [forced];
+    backendNote = ' (chosen by the URL)';
+  } else if (software) {
+    order = ['wasm', 'webgl', 'cpu'];
+    const name = /swiftshader|llvmpipe|softpipe/i.exec(software)?.[0] ??
+      'a software renderer';
+    backendNote = ` (WebGL here is drawn in software by ${name}, slower ` +
+      'than WebAssembly)';
+  }
   const failures: string[] = [];
   for (const name of order) {
     try {
-      if (!(await tf.setBackend(name))) throw new Error('did not start');
+      // A backend whose start hangs (a worker that never answers) must
+      // not stop the page: give up on it after a while.
+      const started = await withTimeout(tf.setBackend(name), 30_000,
+        `${name} did not start within 30 s`);
+      if (!started) throw new Error('did not start');
       await tf.ready();
       // A context can exist and still fail its first program.
       const probe = tf.tidy(() => tf.add(tf.ones([2]), 1));
@@ -263,7 +298,9 @@ async function translate(): Promise<void> {
   results.dataset.state = 'working';
   const dir = direction();
   const back: Direction = dir === 'AtoB' ? 'BtoA' : 'AtoB';
-  const mode = $<HTMLSelectElement>('work-size').value as WorkMode;
+  // Without a model there is no training size to go to.
+  const mode = models ? $<HTMLSelectElement>('work-size').value as
+    WorkMode : 'original';
   const plan = planWork(current.width, current.height, mode, geometry());
   const rgba = drawOriginal(plan);
   const meta = models?.meta;
@@ -446,6 +483,19 @@ async function loadSamples(): Promise<void> {
     return;
   }
   const list = $('sample-list');
+  const rows: Record<string, HTMLElement> = {};
+  for (const domain of ['A', 'B']) {
+    const row = document.createElement('div');
+    row.className = 'sample-row';
+    const label = document.createElement('span');
+    label.className = 'sample-label';
+    label.id = `sample-label-${domain}`;
+    label.textContent = models?.meta.domains[domain as 'A' | 'B'] ??
+      `Domain ${domain}`;
+    row.append(label);
+    rows[domain] = row;
+    list.append(row);
+  }
   for (const s of samples) {
     const b = document.createElement('button');
     b.type = 'button';
@@ -469,7 +519,7 @@ async function loadSamples(): Promise<void> {
           errorText(e), 'error');
       }
     });
-    list.append(b);
+    rows[s.domain]?.append(b);
   }
 }
 
@@ -499,18 +549,6 @@ async function bench(size = 256, runs = 3): Promise<number[]> {
   return times;
 }
 
-declare global {
-  interface Window {
-    cyclegan: {
-      ready: Promise<void>;
-      backend: () => string;
-      result: () => ResultInfo | undefined;
-      bench: typeof bench;
-      numTensors: () => number;
-    };
-  }
-}
-
 // ---------------------------------------------------------------- start
 
 async function start(): Promise<void> {
@@ -519,9 +557,11 @@ async function start(): Promise<void> {
   $('direction-field').setAttribute('aria-disabled', 'true');
   try {
     backend = await pickBackend();
+    if (!backendNote && backend !== 'webgl') {
+      backendNote = ' (WebGL is not available here)';
+    }
     $('backend-status').textContent = `Backend: ${BACKEND_NAMES[backend] ??
-      backend}` + (params.get('backend') ? ' (chosen by the URL)' :
-      backend === 'webgl' ? '' : ' (WebGL is not available here)') + '.';
+      backend}${backendNote}.`;
     document.body.dataset.backend = backend;
   } catch (e) {
     $('backend-status').textContent = errorText(e);
@@ -540,6 +580,10 @@ async function start(): Promise<void> {
       `${models.meta.domains.B}`;
     $('label-BtoA').textContent = `${models.meta.domains.B} → ` +
       `${models.meta.domains.A}`;
+    for (const d of ['A', 'B'] as const) {
+      const label = document.getElementById(`sample-label-${d}`);
+      if (label) label.textContent = models.meta.domains[d];
+    }
     for (const d of ['AtoB', 'BtoA'] as Direction[]) {
       const el = document.querySelector<HTMLInputElement>(
         `input[name=direction][value=${d}]`);

@@ -155,3 +155,35 @@ export function outputToRgba(values: ArrayLike<number>):
   }
   return out;
 }
+
+/** What the last translation produced. */
+export interface ResultInfo {
+  direction: 'AtoB' | 'BtoA';
+  width: number;
+  height: number;
+  translationMs: number;
+  reconstructionMs?: number;
+  backend: string;
+}
+
+/**
+ * What the page exposes as `window.cyclegan`, for tests, benchmarks and
+ * the console.
+ */
+export interface PageApi {
+  /** Settles once the backend and model are loaded (or have failed). */
+  ready: Promise<void>;
+  /** The tfjs backend in use: webgl, wasm or cpu ('' before start). */
+  backend: () => string;
+  result: () => ResultInfo | undefined;
+  /** Ms per translation at size×size: a warm-up, then `runs` timed. */
+  bench: (size?: number, runs?: number) => Promise<number[]>;
+  /** tf.memory().numTensors, to check that nothing leaks. */
+  numTensors: () => number;
+}
+
+declare global {
+  interface Window {
+    cyclegan: PageApi;
+  }
+}

@@ -25,7 +25,7 @@ const TYPES = {
 
 /** The policy also set in index.html; the header covers every file. */
 export const CSP = [
-  "default-src 'self'", "script-src 'self' 'wasm-unsafe-eval'",
+  "default-src 'self'", "script-src 'self' blob: 'wasm-unsafe-eval'",
   "worker-src 'self' blob:", "img-src 'self' blob: data:",
   "connect-src 'self' blob: data:", "style-src 'self'",
   "object-src 'none'", "base-uri 'none'", "form-action 'none'",
