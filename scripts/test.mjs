@@ -6,6 +6,7 @@
 //   npm test               everything
 //   npm test -- unit       unit tests only   (or: notebooks)
 //   npm test -- notebooks 02 03   only these walkthrough notebooks
+//   npm test -- browser    the web page in headless Chromium only
 import { readdirSync, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { ROOT, run, venvPython, pythonEnv } from './common.mjs';
@@ -64,5 +65,22 @@ if (!only || only === 'notebooks') {
     }),
   });
   failed ||= r.status !== 0;
+}
+
+if (!only || only === 'browser') {
+  // The web page end to end in headless Chromium (Debian's chromium, which
+  // .ci/run installs), driven by playwright-core: tests/browser/.
+  const dir = join(ROOT, 'build', 'tests', 'browser');
+  const files = existsSync(dir) ? readdirSync(dir)
+    .filter((f) => f.endsWith('.test.js')).sort().map((f) => join(dir, f)) :
+    [];
+  if (files.length === 0) {
+    console.error(`[test] no browser tests in ${dir}`);
+    failed = true;
+  } else {
+    const r = run(process.execPath, ['--test', '--test-concurrency=1',
+      ...files], { env });
+    failed ||= r.status !== 0;
+  }
 }
 process.exit(failed ? 1 : 0);
