@@ -224,6 +224,8 @@ export function profileOptions(profile: Profile): Partial<CycleGANOptions> {
 }
 
 function show(v: unknown): string {
+  if (v === '') return '""';
+  if (v === Infinity) return 'inf';
   return typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
 }
 
