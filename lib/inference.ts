@@ -5,7 +5,7 @@
  *
  * A generator comes from a training checkpoint (`checkpoints/<name>/latest`
  * or `epoch_N`, with `opt.json` beside it) or from the shipped emoji model
- * (`models/emoji64`), which has the same layout. The networks pad their
+ * (`models/emoji64`), which has the same layout with float16 weights. The networks pad their
  * input to the multiple they need and crop back, so any image size and
  * aspect ratio goes through unchanged.
  */
@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { loadNetwork } from './checkpoint';
+import { loadExportedModel } from './export';
 import { decodeImage, rawToTensor, tensorToRaw, RawImage } from './image';
 import { PROJECT_ROOT } from './show';
 import './networks'; // registers the custom layers before models load
@@ -82,7 +82,14 @@ export async function loadGenerators(
   const inputChannels = {} as Record<Direction, number>;
   try {
     for (const d of ['AtoB', 'BtoA'] as Direction[]) {
-      generators[d] = await loadNetwork(dir, NETWORK_OF[d]);
+      // A checkpoint's networks and an exported model (float16 shards, as
+      // the shipped one) are both tfjs layers model folders.
+      const netDir = path.join(dir, NETWORK_OF[d]);
+      if (!fs.existsSync(path.join(netDir, 'model.json'))) {
+        throw new Error(`no network '${NETWORK_OF[d]}' in ${dir} ` +
+          `(expected ${path.join(netDir, 'model.json')})`);
+      }
+      generators[d] = await loadExportedModel(netDir);
       inputChannels[d] = generators[d].inputs[0].shape[3] as number;
     }
   } catch (err) {
