@@ -22,8 +22,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
-/** Identifies our checkpoint manifest and its layout version. */
+/** Identifies our checkpoint manifest (`format` in checkpoint.json). */
 export const CHECKPOINT_FORMAT = 'annotated-cyclegan-checkpoint';
+/** Layout version of the checkpoint folder described above. */
 export const CHECKPOINT_VERSION = 1;
 
 /** A tensor with a name, as optimizers' `getWeights()` return them. */

@@ -125,7 +125,9 @@ export function parseTrainArgs(argv: string[]): {
   const overrides: Record<string, unknown> = {};
   for (const key of OPTION_NAMES) {
     const prop = key === 'noFlip' ? 'disableFlip' : key;
-    if (given[prop] !== undefined) overrides[key] = parseValue(key, given[prop]);
+    if (given[prop] !== undefined) {
+      overrides[key] = parseValue(key, given[prop]);
+    }
   }
   if (given.dataset !== undefined) overrides.dataroot = String(given.dataset);
   if (given.continue) overrides.continueTrain = true;

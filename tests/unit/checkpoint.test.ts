@@ -50,9 +50,11 @@ test('a checkpoint round-trips networks, tensor groups and state', async () => {
   assert.deepEqual(fs.readdirSync(root), ['epoch_3']);
 
   const ck = await loadCheckpoint(root, 'epoch_3');
-  assert.deepEqual(ck.state, { epoch: 3, best: null, rng: { i: 1, S: [1, 2] } });
+  assert.deepEqual(ck.state,
+    { epoch: 3, best: null, rng: { i: 1, S: [1, 2] } });
   assert.deepEqual(ck.networkNames, ['generatorAtoB']);
-  assert.deepEqual(flat(ck.networkWeights.generatorAtoB), flat(model.getWeights()));
+  assert.deepEqual(flat(ck.networkWeights.generatorAtoB),
+    flat(model.getWeights()));
   const opt = ck.tensors.optimizer;
   assert.deepEqual(opt.map((t) => t.name), ['iter', 'w/m']);
   assert.equal(opt[0].tensor.dtype, 'int32');
@@ -79,13 +81,14 @@ test('a shape mismatch names the network and the weight', async () => {
     inputShape: [4, 4, 2], filters: 5, kernelSize: 3 }),
   tf.layers.dense({ units: 2 })] });
   assert.throws(() => setModelWeights(wrong, ck.networkWeights.discriminatorA,
-    'discriminatorA'), /'discriminatorA': weight 0 .* is 3x3x2x3, the model expects 3x3x2x5/);
+    'discriminatorA'),
+  /'discriminatorA': weight 0 .* is 3x3x2x3, the model expects 3x3x2x5/);
   ck.dispose();
   await assert.rejects(loadCheckpoint(root, 'epoch_9'),
     /no checkpoint 'epoch_9' in .*epoch_9.checkpoint\.json/);
 });
 
-test('saving again replaces atomically and leaves no temp folders', async () => {
+test('saving again replaces atomically, leaving no temp folder', async () => {
   const root = tmpRoot();
   const model = tinyModel(1);
   for (const k of [1, 2]) {
@@ -107,7 +110,8 @@ test('a save killed between its renames falls back to <tag>.old', async () => {
   fs.renameSync(path.join(root, 'latest'), path.join(root, 'latest.old'));
   fs.mkdirSync(path.join(root, 'latest.tmp'));
   fs.writeFileSync(path.join(root, 'latest.tmp', 'checkpoint.json'), '{"trunc');
-  assert.equal(resolveCheckpoint(root, 'latest'), path.join(root, 'latest.old'));
+  assert.equal(resolveCheckpoint(root, 'latest'),
+    path.join(root, 'latest.old'));
   const ck = await loadCheckpoint(root, 'latest');
   assert.deepEqual(ck.state, { k: 1 });
   ck.dispose();

@@ -96,8 +96,10 @@ test('gradient penalty and its gradient for a linear critic', () => {
   })] });
   const w = [0.5, 0.5, 0.5];
   critic.setWeights([tf.tensor4d(w, [1, 1, 3, 1])]);
-  const real = tf.randomUniform([2, 2, 2, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
-  const fake = tf.randomUniform([2, 2, 2, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
+  const image = (seed: number) => tf.randomUniform([2, 2, 2, 3], -1, 1,
+    'float32', seed) as tf.Tensor4D;
+  const real = image(1);
+  const fake = image(2);
   const alpha = tf.tensor1d([0.25, 0.9]);
   const apply = (x: tf.Tensor4D) => critic.apply(x) as tf.Tensor;
   const normW = Math.sqrt(0.75);

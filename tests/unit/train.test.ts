@@ -252,6 +252,14 @@ test('resume at epoch 150 of 100+100: epoch 151 at 9.90e-5, numbering ' +
   assert.equal((latest.state as { epoch: number }).epoch, 151);
   e150.dispose();
   latest.dispose();
+  // Resuming a numbered checkpoint (--epoch 150) starts after it, too.
+  const again = await train({ ...o, continueTrain: true, loadEpoch: '150' },
+    { dataset: fixedData(1, 8), networks: tinyNetworks, log: quiet,
+      stopAfterEpoch: 151 });
+  assert.equal(again.firstEpoch, 151);
+  await assert.rejects(train({ ...o, continueTrain: true, loadEpoch: '7' },
+    { dataset: fixedData(1, 8), networks: tinyNetworks, log: quiet }),
+  /no checkpoint 'epoch_7'/);
 });
 
 test('2 steps, save, load, 1 step equals 3 uninterrupted steps (F11)',
@@ -292,7 +300,8 @@ test('2 steps, save, load, 1 step equals 3 uninterrupted steps (F11)',
     const none = await train({ ...o, name: 'resumed', continueTrain: true },
       { log: (l) => lines.push(l) });
     assert.equal(none.status, 'nothing-to-do');
-    assert.match(lines.join('\n'), /nothing to do: checkpoint .*latest finished epoch 3, and training ends at epoch 3/);
+    assert.match(lines.join('\n'), new RegExp('nothing to do: checkpoint ' +
+      '.*latest finished epoch 3, and training ends at epoch 3'));
   });
 
 test('a NaN loss stops training, naming it; the last checkpoint stays',
@@ -305,7 +314,9 @@ test('a NaN loss stops training, naming it; the last checkpoint stays',
       networks: tinyNetworks, log: (l) => lines.push(l) });
     assert.equal(result.status, 'diverged');
     assert.equal(result.lastEpoch, 1);
-    assert.match(result.message!, /non-finite loss at iteration 4, generator step: G_B = NaN, cycle_B = NaN, idt_A = NaN.*epoch 2, iteration 2 of the epoch.*Last good checkpoint: .*latest/);
+    assert.match(result.message!, new RegExp('non-finite loss at ' +
+      'iteration 4, generator step: G_B = NaN, cycle_B = NaN, idt_A = NaN' +
+      '.*epoch 2, iteration 2 of the epoch.*Last good checkpoint: .*latest'));
     const ck = await loadCheckpoint(result.dir, 'latest');
     assert.equal((ck.state as { epoch: number }).epoch, 1);
     for (const w of Object.values(ck.networkWeights).flat()) {
