@@ -7,6 +7,8 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import sharp from 'sharp';
 import { LOSS_NAMES, LossName } from './losses';
+import { LR_POLICIES, LrPolicy, LrScheduler, SchedulerOptions } from
+  './scheduler';
 import { LossRecord } from './train';
 
 /** The panel each loss is drawn in. */
@@ -76,4 +78,48 @@ export async function lossChartPng(records: LossRecord[],
   opts: LossChartOptions = {}): Promise<Buffer> {
   const svg = await lossChartSvg(records, opts);
   return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+/**
+ * A vega-lite spec of the learning rate per epoch under each policy of
+ * `policies`, for epochs 1 … nEpochs + nEpochsDecay of `options`. The
+ * plateau policy is drawn with a metric that stops improving after the
+ * first third of the run, so its reductions show.
+ */
+export function lrChartSpec(options: SchedulerOptions,
+  policies: readonly LrPolicy[] = LR_POLICIES): vl.TopLevelSpec {
+  const last = options.nEpochs + options.nEpochsDecay;
+  const values = policies.flatMap((lrPolicy) => {
+    const s = new LrScheduler({ ...options, lrPolicy });
+    return Array.from({ length: last }, (_, i) => {
+      const epoch = i + 1;
+      const lr = s.lrForEpoch(epoch);
+      s.endEpoch(Math.max(1, last / 3 - epoch) + 1);
+      return { epoch, lr, policy: lrPolicy };
+    });
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Learning rate per epoch',
+    data: { values }, width: 560, height: 200,
+    mark: 'line',
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative' },
+      y: { field: 'lr', type: 'quantitative', title: 'learning rate',
+        axis: { format: '.1e' } },
+      color: { field: 'policy', type: 'nominal', sort: [...policies] },
+    },
+    config: { background: 'white' },
+  };
+}
+
+/** Renders any vega-lite spec to PNG (vega → SVG → sharp). */
+export async function chartPng(spec: vl.TopLevelSpec): Promise<Buffer> {
+  const view = new vega.View(vega.parse(vl.compile(spec).spec),
+    { renderer: 'none' });
+  try {
+    return await sharp(Buffer.from(await view.toSVG())).png().toBuffer();
+  } finally {
+    view.finalize();
+  }
 }
