@@ -5,6 +5,8 @@
 //   npm run web                       build, export models/emoji/, serve :8080
 //   npm run web -- --port 0           any free port
 //   npm run web -- --dtype float32    export float32 weights (or uint8...)
+//   npm run web -- --checkpoints <dir>  export the checkpoints in <dir>/<id>/
+//                                       (default models/, e.g. models/emoji/)
 //   npm run web -- --models <dir>     ship models already exported there
 //   npm run web -- --build-only       build, do not serve
 import { parseArgs } from 'node:util';
@@ -16,7 +18,8 @@ const DTYPES = ['float32', 'float16', 'uint16', 'uint8'];
 
 function usage(message) {
   console.error(`web: ${message}\nusage: npm run web -- [--port N] ` +
-    '[--out DIR] [--models DIR] [--dtype ' + DTYPES.join('|') + '] ' +
+    '[--out DIR] [--checkpoints DIR | --models DIR] [--dtype ' +
+    DTYPES.join('|') + '] ' +
     '[--build-only] [--no-minify]');
   process.exit(2);
 }
@@ -27,6 +30,7 @@ try {
     port: { type: 'string', default: '8080' },
     out: { type: 'string' },
     models: { type: 'string' },
+    checkpoints: { type: 'string' },
     dtype: { type: 'string', default: 'float16' },
     'build-only': { type: 'boolean', default: false },
     'no-minify': { type: 'boolean', default: false },
@@ -38,6 +42,9 @@ const port = Number(args.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   usage(`--port expects 0..65535, got '${args.port}'`);
 }
+if (args.models && args.checkpoints) {
+  usage('give --checkpoints or --models, not both');
+}
 if (!DTYPES.includes(args.dtype)) {
   usage(`--dtype expects one of ${DTYPES.join(', ')}, got '${args.dtype}'`);
 }
@@ -46,6 +53,8 @@ try {
   const { out } = await buildWeb({
     out: args.out ? path.resolve(args.out) : DEFAULT_OUT,
     modelsFrom: args.models ? path.resolve(args.models) : undefined,
+    checkpointsRoot: args.checkpoints ? path.resolve(args.checkpoints) :
+      undefined,
     dtype: args.dtype, minify: !args['no-minify'],
   });
   if (!args['build-only']) {

@@ -9,9 +9,10 @@
 //   models/<id>/{AtoB,BtoA}/        exported generators (model.json + .bin)
 //
 // Models come from trained checkpoints in models/<id>/ (a run folder with
-// latest/ or a checkpoint folder with checkpoint.json), exported by
-// `npm run export`, or, with `modelsFrom`, from a folder of models already
-// exported in that layout (the tests use this).
+// latest/ or a checkpoint folder with checkpoint.json; the emoji model is
+// models/emoji/), exported by `npm run export` in both directions, or,
+// with `modelsFrom`, from a folder of models already exported in that
+// layout.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
@@ -144,11 +145,11 @@ function newestMtime(dir) {
  * `<out>/models/<id>/`, skipping an export already made from the same
  * checkpoint files with the same dtype.
  */
-function exportCheckpoints(out, dtype) {
-  if (!fs.existsSync(MODELS_ROOT)) return [];
+function exportCheckpoints(out, dtype, root) {
+  if (!fs.existsSync(root)) return [];
   const entries = [];
-  for (const id of fs.readdirSync(MODELS_ROOT).sort()) {
-    const source = path.join(MODELS_ROOT, id);
+  for (const id of fs.readdirSync(root).sort()) {
+    const source = path.join(root, id);
     if (!fs.statSync(source).isDirectory() || !checkpointIn(source)) continue;
     ensureCompiled(['lib/cli/export.js']);
     const target = path.join(out, 'models', id);
@@ -209,14 +210,15 @@ function copyExported(out, from) {
 }
 
 /**
- * Builds the page into `out` (default build/site). Options: `modelsFrom`
- * (a folder of exported models to ship instead of exporting models/),
- * `dtype` of the exported weights (default float16: half the download,
- * outputs within a few 8-bit levels of float32), `minify` (default true).
- * Returns the folder and the models it ships.
+ * Builds the page into `out` (default build/site). Options:
+ * `checkpointsRoot` (default models/: each `<id>/` holding a checkpoint is
+ * exported as model `<id>`), `modelsFrom` (a folder of models already
+ * exported, shipped instead), `dtype` of the exported weights (default
+ * float16: half the download, outputs within a few 8-bit levels of
+ * float32), `minify` (default true). Returns the folder and its models.
  */
 export async function buildWeb({ out = DEFAULT_OUT, modelsFrom,
-  dtype = 'float16', minify = true } = {}) {
+  checkpointsRoot = MODELS_ROOT, dtype = 'float16', minify = true } = {}) {
   const t0 = Date.now();
   ensureCompiled(['lib/emoji.js']);
   fs.mkdirSync(out, { recursive: true });
@@ -233,7 +235,7 @@ export async function buildWeb({ out = DEFAULT_OUT, modelsFrom,
     fs.rmSync(path.join(out, 'models'), { recursive: true, force: true });
     models = copyExported(out, modelsFrom);
   } else {
-    models = exportCheckpoints(out, dtype);
+    models = exportCheckpoints(out, dtype, checkpointsRoot);
     const keep = new Set(models.map((m) => m.id));
     const modelsDir = path.join(out, 'models');
     if (fs.existsSync(modelsDir)) {
@@ -250,7 +252,7 @@ export async function buildWeb({ out = DEFAULT_OUT, modelsFrom,
     log(`models: ${models.map((m) => m.id).join(', ')}`);
   } else {
     log(`no model: put a trained checkpoint in ${path.relative(ROOT,
-      MODELS_ROOT)}/emoji/ (the page will say it has none)`);
+      checkpointsRoot) || '.'}/emoji/ (the page will say it has none)`);
   }
   log(`built ${path.relative(ROOT, out) || out} in ${Date.now() - t0} ms`);
   return { out, models };

@@ -1,6 +1,6 @@
-// The web page in headless Chromium, end to end: `npm run web` serves a
-// build holding a small generator pair (random weights, exported from a
-// real checkpoint as float32); the test uploads a real Twemoji raster and
+// The web page in headless Chromium, end to end: `npm run web` exports a
+// small generator pair (random weights) from a training checkpoint as
+// float32 and serves the page; the test uploads a real Twemoji raster and
 // checks the translated and reconstructed pixels against Node inference
 // of the same exported model, on each backend the page can use, then
 // feeds it bad input and a model that fails to load.
@@ -15,7 +15,7 @@ import { Page } from 'playwright-core';
 import { initBackend } from '../../lib/backend';
 import { saveCheckpoint } from '../../lib/checkpoint';
 import { rasteriseSvg, twemojiDir } from '../../lib/emoji';
-import { exportGenerator, loadExportedModel } from '../../lib/export';
+import { loadExportedModel } from '../../lib/export';
 import { decodeImage, RawImage, rawToTensor, tensorToRaw } from
   '../../lib/image';
 import { defineG } from '../../lib/networks';
@@ -43,7 +43,9 @@ before(async () => {
   // A real generator architecture (resnet_9blocks) at ngf 8 so the
   // browser runs it in well under a second; gain 0.05 keeps the outputs
   // spread over mid-tones, where a wrong pixel shows.
-  const run = path.join(tmp, 'run');
+  // `npm run web -- --checkpoints <dir>` exports <dir>/test/ (a training
+  // run folder: latest/ and opt.json) as the page's model 'test'.
+  const run = path.join(tmp, 'checkpoints', 'test');
   const networks = {
     generatorAtoB: defineG({ ngf: 8, seed: 31, initGain: 0.05 }),
     generatorBtoA: defineG({ ngf: 8, seed: 32, initGain: 0.05 }),
@@ -53,12 +55,6 @@ before(async () => {
   fs.writeFileSync(path.join(run, 'opt.json'),
     JSON.stringify({ cropSize: SIZE }));
   Object.values(networks).forEach((m) => m.dispose());
-  for (const direction of ['AtoB', 'BtoA'] as const) {
-    const out = path.join(tmp, 'models', 'test', direction);
-    await exportGenerator({ checkpoint: run, direction, out,
-      dtype: 'float32' });
-    generators[direction] = await loadExportedModel(out);
-  }
 
   // A real emoji from the test split (cat face), rasterised as the data
   // set is; a wide one; a text file; bytes that claim to be a PNG; an
@@ -77,9 +73,13 @@ before(async () => {
   await sharp({ create: { width: 6000, height: 5000, channels: 3,
     background: '#7799cc' } }).png().toFile(files.huge);
 
-  server = await startWebServer(['--port', '0', '--out',
-    path.join(ROOT, 'build', 'site-test'), '--models',
-    path.join(tmp, 'models')]);
+  const site = path.join(ROOT, 'build', 'site-test');
+  server = await startWebServer(['--port', '0', '--out', site,
+    '--checkpoints', path.join(tmp, 'checkpoints'), '--dtype', 'float32']);
+  for (const direction of ['AtoB', 'BtoA'] as const) {
+    generators[direction] = await loadExportedModel(path.join(site,
+      'models', 'test', direction));
+  }
   browser = await launchChromium();
   browser.context.on('request', (r) => requested.push(r.url()));
 });
