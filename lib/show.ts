@@ -38,3 +38,33 @@ export function sourceOf(file: string, name: string): string {
 export function sourceMarkdown(file: string, name: string): string {
   return `*${file}*\n\n\`\`\`typescript\n${sourceOf(file, name)}\n\`\`\``;
 }
+
+/**
+ * The source of method `method` of class `cls` in `file`, with its JSDoc,
+ * for notebooks that explain one step of a class.
+ */
+export function methodSourceOf(file: string, cls: string, method: string):
+    string {
+  const lines = sourceOf(file, cls).split('\n');
+  const head = new RegExp(`^  (public |private |protected )?(static )?` +
+    `(async )?${method}\\(`);
+  const start = lines.findIndex((l) => head.test(l));
+  if (start < 0) throw new Error(`no method '${method}' in class ${cls} ` +
+    `of ${file}`);
+  let first = start;
+  if (lines[start - 1]?.trim().endsWith('*/')) {
+    first = start - 1;
+    while (first > 0 && !lines[first].trim().startsWith('/**')) first--;
+  }
+  // Class members are indented two spaces; the body closes at `  }`.
+  let end = start;
+  while (end < lines.length && lines[end] !== '  }') end++;
+  return lines.slice(first, end + 1).join('\n');
+}
+
+/** `methodSourceOf` as a Markdown code block, for display. */
+export function methodMarkdown(file: string, cls: string, method: string):
+    string {
+  return `*${file}, class ${cls}*\n\n\`\`\`typescript\n` +
+    `${methodSourceOf(file, cls, method)}\n\`\`\``;
+}
