@@ -333,26 +333,45 @@ export function setModelWeights(model: tf.LayersModel, weights: tf.Tensor[],
 
 /**
  * Loads one saved network as a tfjs LayersModel, e.g. a generator for
- * inference from `checkpoints/<name>/latest`. Custom layers must be
- * registered first (importing lib/networks does it).
+ * inference from `checkpoints/<name>/latest`. Any tfjs layers model folder
+ * works: the weight files are the ones its manifest lists (`weights.bin`
+ * here; shards, and float16 or quantised weights, in an exported model).
+ * Custom layers must be registered first (importing lib/networks does it).
  */
 export async function loadNetwork(checkpointDir: string, name: string):
     Promise<tf.LayersModel> {
-  const modelFile = path.join(checkpointDir, name, 'model.json');
+  return loadModelFolder(path.join(checkpointDir, name));
+}
+
+/** Reads the tfjs layers model in `dir` (`model.json` and its weights). */
+export async function loadModelFolder(dir: string): Promise<tf.LayersModel> {
+  const modelFile = path.join(dir, 'model.json');
   if (!fs.existsSync(modelFile)) {
-    throw new Error(`no network '${name}' in ${checkpointDir} ` +
-      `(expected ${modelFile})`);
+    throw new Error(`no network '${path.basename(dir)}' in ` +
+      `${path.dirname(dir)} (expected ${modelFile})`);
   }
   const json = readJson(modelFile) as {
-    modelTopology: object; weightsManifest: { weights: TensorSpec[] }[];
+    modelTopology?: object;
+    weightsManifest?: { paths: string[]; weights: TensorSpec[] }[];
   };
-  const buffer = fs.readFileSync(path.join(checkpointDir, name,
-    'weights.bin'));
-  const weightData = buffer.buffer.slice(buffer.byteOffset,
-    buffer.byteOffset + buffer.byteLength);
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new Error(`${modelFile} is not a tfjs layers model (no ` +
+      'modelTopology / weightsManifest)');
+  }
+  const buffers = json.weightsManifest.flatMap((g) => g.paths).map((p) => {
+    const file = path.join(dir, p);
+    if (!fs.existsSync(file)) {
+      throw new Error(`${modelFile} lists weight file ${p}, missing ` +
+        `from ${dir}`);
+    }
+    return fs.readFileSync(file);
+  });
+  const joined = Buffer.concat(buffers);
   return tf.loadLayersModel(tf.io.fromMemory({
     modelTopology: json.modelTopology,
-    weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
-    weightData,
+    weightSpecs: json.weightsManifest.flatMap((g) => g.weights) as
+      tf.io.WeightsManifestEntry[],
+    weightData: joined.buffer.slice(joined.byteOffset,
+      joined.byteOffset + joined.byteLength),
   }));
 }

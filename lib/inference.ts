@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { loadExportedModel } from './export';
+import { loadNetwork } from './checkpoint';
 import { decodeImage, rawToTensor, tensorToRaw, RawImage } from './image';
 import { PROJECT_ROOT } from './show';
 import './networks'; // registers the custom layers before models load
@@ -84,12 +84,7 @@ export async function loadGenerators(
     for (const d of ['AtoB', 'BtoA'] as Direction[]) {
       // A checkpoint's networks and an exported model (float16 shards, as
       // the shipped one) are both tfjs layers model folders.
-      const netDir = path.join(dir, NETWORK_OF[d]);
-      if (!fs.existsSync(path.join(netDir, 'model.json'))) {
-        throw new Error(`no network '${NETWORK_OF[d]}' in ${dir} ` +
-          `(expected ${path.join(netDir, 'model.json')})`);
-      }
-      generators[d] = await loadExportedModel(netDir);
+      generators[d] = await loadNetwork(dir, NETWORK_OF[d]);
       inputChannels[d] = generators[d].inputs[0].shape[3] as number;
     }
   } catch (err) {
