@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import './layers';
-import { loadNetwork, resolveCheckpoint } from './checkpoint';
+import { resolveCheckpoint } from './checkpoint';
 
 /** How the exported weights are stored. */
 export type WeightDtype = 'float32' | 'float16' | 'uint16' | 'uint8';
@@ -69,11 +69,12 @@ export interface ExportMetadata {
 
 /** Where a generator sits in a checkpoint. */
 export interface GeneratorSource {
-  /** The checkpoint tag folder (holds checkpoint.json). */
+  /** The folder holding the network: a checkpoint (tag) folder, or a
+   * folder of exported networks. */
   dir: string;
   /** The network's folder name inside it. */
   network: string;
-  /** The checkpoint's JSON state (epoch, options...). */
+  /** The checkpoint's JSON state; undefined without checkpoint.json. */
   state: unknown;
 }
 
@@ -358,32 +359,45 @@ export const GENERATOR_NAMES: Record<Direction, string[]> = {
   BtoA: ['generatorBtoA', 'G_B', 'netG_B'],
 };
 
+/** Network folders of `dir` that hold a model.json. */
+function modelFolders(dir: string): string[] {
+  return fs.readdirSync(dir).filter((n) =>
+    fs.existsSync(path.join(dir, n, 'model.json')));
+}
+
 /**
- * Finds the generator of `direction` in a training checkpoint. `dir` is a
- * checkpoint folder (with checkpoint.json) or a run folder holding tags
- * (`tag`, default `latest`, with the `.old` fallback of lib/checkpoint).
+ * Finds the generator of `direction` in `dir`: a checkpoint folder (with
+ * checkpoint.json), a run folder holding tags (`tag`, default `latest`,
+ * with the `.old` fallback of lib/checkpoint), or a folder of exported
+ * networks without a manifest (`generatorAtoB/model.json`, as the shipped
+ * emoji model). Errors name the folder and what it holds.
  */
 export function findGenerator(dir: string, direction: Direction,
   tag = 'latest'): GeneratorSource {
   if (!fs.existsSync(dir)) {
     throw new Error(`--checkpoint ${dir}: no such folder`);
   }
-  const tagDir = fs.existsSync(path.join(dir, 'checkpoint.json')) ? dir :
-    resolveCheckpoint(dir, tag);
+  const wanted = GENERATOR_NAMES[direction];
+  const hasManifest = fs.existsSync(path.join(dir, 'checkpoint.json'));
+  if (!hasManifest && wanted.some((n) => modelFolders(dir).includes(n))) {
+    const network = wanted.find((n) => modelFolders(dir).includes(n))!;
+    return { dir, network, state: undefined };
+  }
+  const tagDir = hasManifest ? dir : resolveCheckpoint(dir, tag);
   if (!tagDir) {
     throw new Error(`--checkpoint ${dir}: expected a checkpoint folder ` +
-      `(with checkpoint.json) or a run folder with ${tag}/checkpoint.json`);
+      `(with checkpoint.json), a run folder with ${tag}/checkpoint.json, ` +
+      `or a folder with ${wanted[0]}/model.json`);
   }
   const manifestFile = path.join(tagDir, 'checkpoint.json');
   const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as {
     networks?: string[]; state?: unknown;
   };
   const networks = manifest.networks ?? [];
-  const network = GENERATOR_NAMES[direction].find((n) =>
-    networks.includes(n));
+  const network = wanted.find((n) => networks.includes(n));
   if (!network) {
     throw new Error(`${manifestFile}: no ${direction} generator (looked ` +
-      `for ${GENERATOR_NAMES[direction].join(', ')}; it holds ` +
+      `for ${wanted.join(', ')}; it holds ` +
       `${networks.join(', ') || 'no networks'})`);
   }
   return { dir: tagDir, network, state: manifest.state };
@@ -409,32 +423,63 @@ export function generatorGeometry(model: tf.LayersModel): {
 }
 
 /**
- * The side of the training crops (official `--crop_size`, our `cropSize`)
- * of a checkpoint: from its JSON state (or the state's `options`), else
- * from `opt.json` (lib/options `writeOptions`) in the checkpoint folder or
- * the run folder above it; undefined if none says.
+ * The training options known for a checkpoint, most specific first: its
+ * JSON state, the state's `options`, then `opt.json` (lib/options
+ * `writeOptions`) in the checkpoint folder or the run folder above it.
  */
-export function trainingSize(source: GeneratorSource): number | undefined {
-  const records: unknown[] = [source.state,
-    (source.state as { options?: unknown } | undefined)?.options];
+function trainingRecords(source: GeneratorSource):
+    Record<string, unknown>[] {
+  const state = source.state as Record<string, unknown> | undefined;
+  const records = [state, state?.options as Record<string, unknown>];
   for (const dir of [source.dir, path.dirname(source.dir)]) {
     const file = path.join(dir, 'opt.json');
     if (fs.existsSync(file)) {
       try {
         records.push(JSON.parse(fs.readFileSync(file, 'utf8')));
       } catch {
-        // An unreadable opt.json only loses the default; --image-size
-        // still sets it.
+        // An unreadable opt.json only loses defaults that options set.
       }
     }
   }
+  return records.filter((r): r is Record<string, unknown> =>
+    r != null && typeof r === 'object');
+}
+
+/**
+ * The side of the training crops (official `--crop_size`, our `cropSize`)
+ * of a checkpoint, from {@link trainingRecords}; undefined if none says.
+ */
+export function trainingSize(source: GeneratorSource): number | undefined {
+  const records = trainingRecords(source);
   for (const key of ['cropSize', 'imageSize']) {
     for (const r of records) {
-      const v = (r as Record<string, unknown> | undefined)?.[key];
+      const v = r[key];
       if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
     }
   }
   return undefined;
+}
+
+/**
+ * Display names of the model's domains A and B, from the training
+ * `dataroot`: the embedded emoji set (data/emoji*) is Twemoji → OpenMoji;
+ * a folder named like the official sets (`horse2zebra`) gives its two
+ * halves; else plain A and B. The official `--direction BtoA` trains on
+ * the folders swapped, so the names swap too.
+ */
+export function domainNames(source: GeneratorSource): { A: string;
+  B: string } {
+  const records = trainingRecords(source);
+  const pick = (key: string): string | undefined => {
+    const r = records.find((x) => typeof x[key] === 'string');
+    return r?.[key] as string | undefined;
+  };
+  const root = path.basename(pick('dataroot') ?? '');
+  let names = { A: 'A', B: 'B' };
+  const pair = /^([a-z]+)2([a-z]+)$/i.exec(root);
+  if (/emoji/i.test(root)) names = { A: 'Twemoji', B: 'OpenMoji' };
+  else if (pair) names = { A: pair[1], B: pair[2] };
+  return pick('direction') === 'BtoA' ? { A: names.B, B: names.A } : names;
 }
 
 // ------------------------------------------------------------------ export
@@ -454,7 +499,7 @@ export interface ExportOptions {
   shardBytes?: number;
   /** Training image side; default {@link trainingSize}, else 256. */
   imageSize?: number;
-  /** Domain names; default Twemoji and OpenMoji (the embedded data). */
+  /** Domain names; default {@link domainNames}. */
   domains?: { A: string; B: string };
   /**
    * Makes the images the exported model is compared on against the
@@ -510,7 +555,10 @@ export async function exportGenerator(opts: ExportOptions):
       `'${String(opts.direction)}'`);
   }
   const source = findGenerator(opts.checkpoint, opts.direction, opts.tag);
-  const model = await loadNetwork(source.dir, source.network);
+  // A checkpoint network (weights.bin) and an already exported one
+  // (shards, maybe quantised) are both tfjs layers model folders.
+  const model = await loadExportedModel(path.join(source.dir,
+    source.network));
   let exported: tf.LayersModel | undefined;
   let probe: tf.Tensor4D | undefined;
   try {
@@ -520,7 +568,7 @@ export async function exportGenerator(opts: ExportOptions):
     const metadata: ExportMetadata = {
       format: 'annotated-cyclegan-generator', version: 1,
       direction: opts.direction,
-      domains: opts.domains ?? { A: 'Twemoji', B: 'OpenMoji' },
+      domains: opts.domains ?? domainNames(source),
       imageSize, ...geometry, dtype, parameters,
       source: `${source.dir}#${source.network}`,
     };

@@ -8,9 +8,10 @@
 //   models/index.json               the models the page offers
 //   models/<id>/{AtoB,BtoA}/        exported generators (model.json + .bin)
 //
-// Models come from trained checkpoints in models/<id>/ (a run folder with
-// latest/ or a checkpoint folder with checkpoint.json; the emoji model is
-// models/emoji/), exported by `npm run export` in both directions, or,
+// Models come from models/<id>/ (a training run folder with latest/, a
+// checkpoint folder with checkpoint.json, or exported networks such as the
+// shipped emoji model, models/emoji64/ with generatorAtoB/ and
+// generatorBtoA/), exported by `npm run export` in both directions, or,
 // with `modelsFrom`, from a folder of models already exported in that
 // layout.
 import { spawnSync } from 'node:child_process';
@@ -120,13 +121,15 @@ async function writeSamples(out) {
   log(`samples: ${samples.length} emoji at ${SAMPLE_SIZE} px`);
 }
 
-/** A checkpoint folder inside models/<id>/, or undefined. */
+/**
+ * Whether `dir` holds generators lib/export reads: a checkpoint folder, a
+ * run folder with latest/, or exported networks (generatorAtoB/...).
+ */
 function checkpointIn(dir) {
-  if (fs.existsSync(path.join(dir, 'checkpoint.json'))) return dir;
-  for (const tag of ['latest', 'latest.old']) {
-    if (fs.existsSync(path.join(dir, tag, 'checkpoint.json'))) return dir;
-  }
-  return undefined;
+  const has = (...p) => fs.existsSync(path.join(dir, ...p));
+  return has('checkpoint.json') || has('latest', 'checkpoint.json') ||
+    has('latest.old', 'checkpoint.json') ||
+    has('generatorAtoB', 'model.json') || has('generatorBtoA', 'model.json');
 }
 
 /** Newest modification time of any file under `dir`, ms. */
@@ -154,7 +157,8 @@ function exportCheckpoints(out, dtype, root) {
     ensureCompiled(['lib/cli/export.js']);
     const target = path.join(out, 'models', id);
     const stampFile = path.join(target, 'stamp.json');
-    const stamp = JSON.stringify({ source, dtype, mtime: newestMtime(source) });
+    const stamp = JSON.stringify({ source, dtype,
+      mtime: newestMtime(source) });
     const directions = {};
     const fresh = fs.existsSync(stampFile) &&
       fs.readFileSync(stampFile, 'utf8') === stamp;
@@ -180,8 +184,12 @@ function exportCheckpoints(out, dtype, root) {
   return entries;
 }
 
+/** A model's display name from its folder: `emoji64` → `Emoji (64 px)`. */
 function titleOf(id) {
-  return id.charAt(0).toUpperCase() + id.slice(1).replace(/[-_]/g, ' ');
+  const m = /^(.*?)[-_]?(\d+)$/.exec(id);
+  const name = (m && m[1] ? m[1] : id).replace(/[-_]/g, ' ');
+  const title = name.charAt(0).toUpperCase() + name.slice(1);
+  return m && m[1] ? `${title} (${m[2]} px)` : title;
 }
 
 /** Copies models exported in the page's layout (`<id>/<dir>/model.json`). */
@@ -252,7 +260,7 @@ export async function buildWeb({ out = DEFAULT_OUT, modelsFrom,
     log(`models: ${models.map((m) => m.id).join(', ')}`);
   } else {
     log(`no model: put a trained checkpoint in ${path.relative(ROOT,
-      checkpointsRoot) || '.'}/emoji/ (the page will say it has none)`);
+      checkpointsRoot) || '.'}/emoji64/ (the page will say it has none)`);
   }
   log(`built ${path.relative(ROOT, out) || out} in ${Date.now() - t0} ms`);
   return { out, models };

@@ -172,7 +172,8 @@ async function loadModels(): Promise<LoadedModels> {
   const index = await fetchJson<{ models: ModelEntry[] }>('models/index.json')
     .catch((e: Error) => {
       throw new Error(`no model list (${e.message}). This build ships no ` +
-        'model: put a checkpoint in models/emoji/ and run `npm run web`.');
+        'model: put a trained model in models/emoji64/ and run ' +
+        '`npm run web`.');
     });
   const wanted = params.get('model');
   const entry = wanted ? index.models.find((m) => m.id === wanted) :

@@ -60,7 +60,8 @@ async function main(argv: string[]): Promise<void> {
     .description('Export a trained generator as a TensorFlow.js layers ' +
       'model for the web page.')
     .requiredOption('--checkpoint <dir>', 'checkpoint folder (with ' +
-      'checkpoint.json), or a run folder holding <tag>/')
+      'checkpoint.json), a run folder holding <tag>/, or a folder of ' +
+      'exported networks (generatorAtoB/model.json...)')
     .option('--direction <dir>', 'AtoB or BtoA', 'AtoB')
     .requiredOption('--out <dir>', 'output folder (replaced)')
     .option('--dtype <type>', `weight storage: ${WEIGHT_DTYPES.join(', ')}`,
@@ -70,11 +71,13 @@ async function main(argv: string[]): Promise<void> {
       positiveInt('--shard-kib'), DEFAULT_SHARD_BYTES / 1024)
     .option('--image-size <px>', 'training image size (default: from ' +
       'the checkpoint)', positiveInt('--image-size'))
+    .option('--domains <a,b>', 'names of domains A and B (default: from ' +
+      'the training dataroot)')
     .option('--quiet', 'print only the summary line');
   program.parse(argv);
   const o = program.opts<{ checkpoint: string; direction: string;
     out: string; dtype: string; tag: string; shardKib: number;
-    imageSize?: number; quiet?: boolean }>();
+    imageSize?: number; domains?: string; quiet?: boolean }>();
   if (o.direction !== 'AtoB' && o.direction !== 'BtoA') {
     program.error(`error: --direction must be AtoB or BtoA, got ` +
       `'${o.direction}'`);
@@ -83,13 +86,22 @@ async function main(argv: string[]): Promise<void> {
     program.error(`error: --dtype must be one of ` +
       `${WEIGHT_DTYPES.join(', ')}, got '${o.dtype}'`);
   }
+  let domains: { A: string; B: string } | undefined;
+  if (o.domains !== undefined) {
+    const [a, b, ...rest] = o.domains.split(',').map((x) => x.trim());
+    if (!a || !b || rest.length) {
+      program.error(`error: --domains expects two names like ` +
+        `'Twemoji,OpenMoji', got '${o.domains}'`);
+    }
+    domains = { A: a, B: b };
+  }
   await initBackend('inference', 'auto', { quiet: o.quiet });
   const direction = o.direction as Direction;
 
   const report = await exportGenerator({
     checkpoint: o.checkpoint, direction, out: o.out,
     dtype: o.dtype as WeightDtype, tag: o.tag,
-    shardBytes: o.shardKib * 1024, imageSize: o.imageSize,
+    shardBytes: o.shardKib * 1024, imageSize: o.imageSize, domains,
     // One-channel models get the default random probe.
     probe: async (size, channels) => channels === 3 ?
       emojiProbe(direction, size) : undefined,

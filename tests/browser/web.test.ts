@@ -53,7 +53,8 @@ before(async () => {
   await saveCheckpoint(run, 'latest', { networks, tensors: {},
     state: { iterations: 0 } });
   fs.writeFileSync(path.join(run, 'opt.json'),
-    JSON.stringify({ cropSize: SIZE }));
+    JSON.stringify({ cropSize: SIZE, dataroot: 'data/emoji64',
+      direction: 'AtoB' }));
   Object.values(networks).forEach((m) => m.dispose());
 
   // A real emoji from the test split (cat face), rasterised as the data

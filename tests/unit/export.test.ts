@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../lib/backend';
 import { saveCheckpoint } from '../../lib/checkpoint';
 import {
-  encodeWeights, exportGenerator, findGenerator, float32ToFloat16,
+  domainNames, encodeWeights, exportGenerator, findGenerator,
+  float32ToFloat16,
   loadExportedModel, quantizeAffine, readExportMetadata, trainingSize,
   WeightDtype, writeLayersModel,
 } from '../../lib/export';
@@ -189,6 +190,41 @@ describe('export from a checkpoint', () => {
     const empty = tmpRoot();
     assert.throws(() => findGenerator(empty, 'AtoB'),
       /expected a checkpoint folder \(with checkpoint\.json\)/);
+  });
+
+  test('domain names from the training dataroot and direction', () => {
+    const src = (opt: object) => ({ dir: run, network: 'generatorAtoB',
+      state: { options: opt } });
+    assert.deepEqual(domainNames(src({ dataroot: '/d/emoji64' })),
+      { A: 'Twemoji', B: 'OpenMoji' });
+    assert.deepEqual(domainNames(src({ dataroot: 'datasets/horse2zebra',
+      direction: 'BtoA' })), { A: 'zebra', B: 'horse' });
+    // opt.json of this run has no dataroot.
+    assert.deepEqual(domainNames(findGenerator(run, 'AtoB')),
+      { A: 'A', B: 'B' });
+  });
+
+  test('a folder of exported networks (float16) exports again', async () => {
+    const before = tf.memory().numTensors;
+    // The layout of a shipped model: <dir>/generatorBtoA/ and opt.json.
+    const shipped = path.join(tmpRoot(), 'emoji64');
+    await writeLayersModel(gBA, path.join(shipped, 'generatorBtoA'),
+      { dtype: 'float16' });
+    fs.writeFileSync(path.join(shipped, 'opt.json'),
+      JSON.stringify({ cropSize: 48, dataroot: 'data/emoji64' }));
+    const found = findGenerator(shipped, 'BtoA');
+    assert.deepEqual([found.dir, found.network, found.state],
+      [shipped, 'generatorBtoA', undefined]);
+    assert.throws(() => findGenerator(shipped, 'AtoB'),
+      /or a folder with generatorAtoB\/model\.json/);
+    const out = path.join(shipped, 'web');
+    const r = await exportGenerator({ checkpoint: shipped,
+      direction: 'BtoA', out, dtype: 'float16' });
+    // float16 values survive a second float16 encoding exactly.
+    assert.equal(r.maxDiff, 0);
+    assert.equal(r.metadata.imageSize, 48);
+    assert.deepEqual(r.metadata.domains, { A: 'Twemoji', B: 'OpenMoji' });
+    assert.equal(tf.memory().numTensors, before);
   });
 
   test('float16 and uint8 exports: sizes, metadata, output differences',
