@@ -276,9 +276,23 @@ describe('web page in headless Chromium', { timeout: 120_000 }, () => {
         'megapixels\\)'));
       assert.equal(await page.getAttribute('#results', 'data-state'),
         'empty');
-      await upload(page, files.emoji);
+      // Still working: a Twemoji SVG file dropped on the drop zone (it
+      // has no intrinsic size, so it is drawn at the training size).
+      const svg = fs.readFileSync(path.join(twemojiDir(), '1f431.svg'));
+      const dataTransfer = await page.evaluateHandle((text) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([text], 'cat.svg', { type: 'image/svg+xml' }));
+        return dt;
+      }, svg.toString('utf8'));
+      await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer });
       await waitDone(page);
       assert.equal(await page.isHidden('#message'), true);
+      const drawn = await canvasRgb(page, 'canvas-original');
+      assert.deepEqual([drawn.width, drawn.height], [SIZE, SIZE]);
+      // The cat's orange face fills the middle, not a blank canvas.
+      const mid = 3 * (SIZE * SIZE / 2 + SIZE / 2);
+      assert.ok(drawn.data[mid] > 200 && drawn.data[mid + 2] < 150,
+        `centre pixel ${drawn.data.subarray(mid, mid + 3)}`);
       await page.close();
     });
 
