@@ -177,6 +177,11 @@ describe('golden: CycleGAN training iterations against the PyTorch ' +
       losses: Record<string, number> }[];
   };
 
+  // The reference losses are PyTorch's in float64. In float32 the second
+  // iteration is ill-conditioned: Adam's first update is about
+  // lr·sign(gradient), so weights with a near-zero gradient move either
+  // way with rounding; PyTorch's own float32 run (kept in the fixture as
+  // lossesFloat32) is 9e-5 off its float64 one in G_A.
   test(`${tr.steps.length} iterations (lsgan, identity ` +
     `${tr.lambdaIdentity}, lambda ${tr.lambdaA}, empty pools): every loss ` +
     `within ${TOLERANCE}`, (t) => {
