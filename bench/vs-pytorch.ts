@@ -11,6 +11,11 @@
  *
  *   npm run bench:vs-pytorch                 (-- --sizes 64,128 --reps 3)
  *
+ * PyTorch's OpenMP threads spin while they wait, which on cores shared
+ * with other processes made its training step 6-10 times slower here;
+ * the worker runs with OMP_WAIT_POLICY=PASSIVE (set it in the environment
+ * to override).
+ *
  * Needs torch in .venv: `.venv/bin/pip install -r
  * bench/pytorch/requirements-pytorch.txt`.
  *
@@ -51,8 +56,8 @@ class TorchWorker {
 
   constructor(python: string, script: string) {
     this.proc = spawn(python, [script], { stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, OMP_NUM_THREADS: String(THREADS),
-        PYTHONUNBUFFERED: '1' } });
+      env: { OMP_WAIT_POLICY: 'PASSIVE', ...process.env,
+        OMP_NUM_THREADS: String(THREADS), PYTHONUNBUFFERED: '1' } });
     this.proc.stderr.on('data', (d: Buffer) => process.stderr.write(d));
     this.lines = readline.createInterface({ input: this.proc.stdout })[
       Symbol.asyncIterator]();
