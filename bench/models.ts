@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../lib/backend';
 import { countMacs, countParams, defineG } from '../lib/networks';
+import { printTable } from './table';
 
 function argValue(flag: string, fallback: string): string {
   const i = process.argv.indexOf(flag);
@@ -77,13 +78,7 @@ async function main(): Promise<void> {
       ((3 * gflop) / both).toFixed(1), leaked === 0 ? 'flat' :
         `+${leaked}`]);
   }
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => c.padStart(widths[i])).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
+  printTable(header, rows);
   generator.dispose();
 }
 

@@ -20,6 +20,7 @@ import { initBackend } from '../lib/backend';
 import { CycleGAN } from '../lib/cyclegan';
 import { countMacs } from '../lib/networks';
 import { resolveOptions } from '../lib/options';
+import { printTable } from './table';
 
 function argValue(flag: string, fallback: string): string {
   const i = process.argv.indexOf(flag);
@@ -82,13 +83,7 @@ async function main(): Promise<void> {
     model.dispose();
     tf.dispose([realA, realB]);
   }
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => c.padStart(widths[i])).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
+  printTable(header, rows);
 }
 
 if (require.main === module) {

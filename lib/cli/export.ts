@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend';
 import { normalizeCodePoint, openmojiDir, rasteriseSvg, twemojiDir }
@@ -14,17 +14,8 @@ import { normalizeCodePoint, openmojiDir, rasteriseSvg, twemojiDir }
 import { loadImageTensor } from '../image';
 import { DEFAULT_SHARD_BYTES, Direction, exportGenerator, WEIGHT_DTYPES,
   WeightDtype } from '../export';
+import { positiveInt } from './args';
 
-function positiveInt(option: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new InvalidArgumentError(`${option} expects a positive ` +
-        `integer, got '${value}'`);
-    }
-    return n;
-  };
-}
 
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;

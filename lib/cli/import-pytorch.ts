@@ -19,6 +19,7 @@ import { initBackend } from '../backend';
 import { countParams, defineD, defineG, DiscriminatorType, GeneratorType,
   NormType } from '../networks';
 import { inferGenerator, loadStateDict, readStateDict } from '../pytorch';
+import { positiveInt } from './args';
 
 /** Options of {@link importPytorch}. */
 export interface ImportOptions {
@@ -113,17 +114,6 @@ export async function importPytorch(o: ImportOptions):
   } finally {
     model.dispose();
   }
-}
-
-function positiveInt(option: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new InvalidArgumentError(`${option} expects a positive ` +
-        `integer, got '${value}'`);
-    }
-    return n;
-  };
 }
 
 function choice<T extends string>(option: string, allowed: readonly T[]) {

@@ -12,6 +12,7 @@
 import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { initBackend } from '../backend';
+import { positiveInt } from './args';
 import { evaluateEmoji, beatsBaselines } from '../evaluate';
 import { loadGenerators, translatePath, SHIPPED_MODEL_DIR,
   Direction } from '../inference';
@@ -22,9 +23,9 @@ interface CliOptions {
   out?: string;
   direction: Direction;
   format: 'png' | 'jpeg';
-  batchSize: string;
+  batchSize: number;
   evaluate?: string;
-  maxPairs?: string;
+  maxPairs?: number;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -38,23 +39,21 @@ async function main(argv: string[]): Promise<void> {
       .choices(['AtoB', 'BtoA']).default('AtoB'))
     .addOption(new Option('--format <f>', 'output image format')
       .choices(['png', 'jpeg']).default('png'))
-    .option('--batch-size <n>', 'images per generator call', '4')
+    .option('--batch-size <n>', 'images per generator call',
+      positiveInt('--batch-size'), 4)
     .option('--evaluate <dataset>', 'score on the test pairs of an emoji ' +
       'dataset folder (e.g. data/emoji64) instead of translating')
-    .option('--max-pairs <n>', 'with --evaluate: score at most n pairs')
+    .option('--max-pairs <n>', 'with --evaluate: score at most n pairs',
+      positiveInt('--max-pairs'))
     .parse(argv);
   const o = program.opts<CliOptions>();
-  const batchSize = Number(o.batchSize);
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new Error(`--batch-size must be a positive integer, not ` +
-      `'${o.batchSize}'`);
-  }
+  const batchSize = o.batchSize;
   await initBackend('inference');
 
   if (o.evaluate) {
     const loaded = await loadGenerators(o.checkpoint);
     const result = await evaluateEmoji(o.evaluate, loaded, { batchSize,
-      maxPairs: o.maxPairs ? Number(o.maxPairs) : undefined });
+      maxPairs: o.maxPairs });
     loaded.dispose();
     console.log(`\n${result.table}\n`);
     console.log(beatsBaselines(result.rows)
