@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../lib/backend';
 import {
-  CropLike, Crop2d, InstanceNorm, Pad2d, PadToMultiple, pad2d,
-  padToMultipleAmounts,
+  CropLike, Crop2d, InstanceNorm, Pad2d, PadToMultiple, instanceNorm, pad2d,
+  padToMultipleAmounts, reflectAxis,
 } from '../../lib/layers';
 
 before(async () => {
@@ -267,6 +267,130 @@ test('the layers leak no tensors', () => {
   const before = tf.memory().numTensors;
   run();
   run();
+  assert.equal(tf.memory().numTensors, before);
+  x.dispose();
+});
+
+// The fast paths (one mirror-pad kernel, the closed-form instance-norm
+// backward) against the op-by-op compositions autodiff differentiates.
+
+/** Reflection by slice/reverse/concat along height, then width. */
+const reflectOpByOp = (x: tf.Tensor4D, [t, b, l, r]: number[]) =>
+  reflectAxis(reflectAxis(x, 1, t, b), 2, l, r);
+
+/** Instance norm as plain ops: (x − μ) / √(σ² + ε). */
+function instanceNormOpByOp(x: tf.Tensor4D, epsilon: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, [1, 2], true);
+  return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon)));
+}
+
+/**
+ * Gradient of L = sum((f(x) + f(x)²)·u), u random, and the second-order
+ * gradient of sum((∇ₓL)²) that a gradient penalty needs (the square
+ * makes ∇ₓL depend on x even where f is linear).
+ */
+function firstAndSecond(x: tf.Tensor4D, f: (x: tf.Tensor4D) => tf.Tensor,
+  seed: number): [tf.Tensor, tf.Tensor] {
+  const u = tf.randomUniform(f(x).shape, -1, 1, 'float32', seed);
+  const first = (v: tf.Tensor) => tf.grad((w: tf.Tensor) =>
+    tf.sum(tf.mul(tf.add(f(w as tf.Tensor4D), tf.square(f(w as
+      tf.Tensor4D))), u)))(v);
+  const second = tf.grad((v: tf.Tensor) => tf.sum(tf.square(first(v))))(x);
+  return [first(x), second];
+}
+
+test('reflection pad: mirror-pad gradient equals the op-by-op one, ' +
+  'first and second order', () => {
+  tf.tidy(() => {
+    const x = tf.randomUniform([2, 5, 6, 3], -1, 1, 'float32', 3) as
+      tf.Tensor4D;
+    // Up to side − 1 (the widest one reflection covers), one-sided, none.
+    for (const sides of [[1, 1, 1, 1], [2, 1, 3, 0], [4, 4, 5, 5],
+      [0, 3, 0, 0]] as [number, number, number, number][]) {
+      const [fast1, fast2] = firstAndSecond(x,
+        (v) => pad2d(v, sides, 'reflect'), 11);
+      const [ref1, ref2] = firstAndSecond(x,
+        (v) => reflectOpByOp(v, sides), 11);
+      // Sums of up to 4 float32 terms of size ~100: relative tolerance.
+      const scale2 = tf.max(tf.abs(ref2)).dataSync()[0];
+      assert.ok(maxAbsDiff(fast1, ref1) < 1e-5, `first order, ${sides}`);
+      assert.ok(maxAbsDiff(fast2, ref2) < 1e-5 * Math.max(1, scale2),
+        `second order, ${sides}: ${maxAbsDiff(fast2, ref2)} of ${scale2}`);
+      // A border row copies up to two inner rows: gradients reach 4·|u|.
+      assert.ok(tf.max(tf.abs(fast1)).dataSync()[0] > 1);
+    }
+  });
+});
+
+test('instance norm: closed-form gradient equals the op-by-op one, ' +
+  'first and second order', () => {
+  tf.tidy(() => {
+    const x = tf.add(tf.mul(tf.randomNormal([2, 5, 4, 3], 0, 1, 'float32',
+      5), 2), 0.5) as tf.Tensor4D;
+    const [fast1, fast2] = firstAndSecond(x, (v) => instanceNorm(v, 1e-5),
+      13);
+    const [ref1, ref2] = firstAndSecond(x,
+      (v) => instanceNormOpByOp(v, 1e-5), 13);
+    const scale1 = tf.max(tf.abs(ref1)).dataSync()[0];
+    const scale2 = tf.max(tf.abs(ref2)).dataSync()[0];
+    assert.ok(scale1 > 0.1 && scale2 > 0.01, `${scale1} ${scale2}`);
+    assert.ok(maxAbsDiff(fast1, ref1) < 1e-5 * Math.max(1, scale1),
+      `first order differs by ${maxAbsDiff(fast1, ref1)}`);
+    assert.ok(maxAbsDiff(fast2, ref2) < 1e-5 * Math.max(1, scale2),
+      `second order differs by ${maxAbsDiff(fast2, ref2)}`);
+  });
+});
+
+test('instance norm: affine gradients (x, gamma, beta) equal the ' +
+  'op-by-op ones', () => {
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 4, 5, 3], 0, 1, 'float32', 8) as
+      tf.Tensor4D;
+    const u = tf.randomUniform([2, 4, 5, 3], -1, 1, 'float32', 9);
+    const gamma = tf.tensor1d([0.5, -1.5, 2]);
+    const beta = tf.tensor1d([0.1, 0.2, -0.3]);
+    const layer = new InstanceNorm({ affine: true });
+    layer.apply(x);
+    layer.setWeights([gamma, beta]);
+    const loss = (norm: (v: tf.Tensor4D) => tf.Tensor) =>
+      (v: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.add(tf.mul(norm(v as tf.Tensor4D), g), b), u));
+    const fast = tf.grads(loss((v) => instanceNorm(v, 1e-5)))([x, gamma,
+      beta]);
+    const ref = tf.grads(loss((v) => instanceNormOpByOp(v, 1e-5)))([x,
+      gamma, beta]);
+    for (let i = 0; i < 3; i++) {
+      assert.ok(maxAbsDiff(fast[i], ref[i]) < 1e-5, `input ${i}`);
+    }
+    // The layer computes the same function as the reference.
+    assert.ok(maxAbsDiff(layer.apply(x) as tf.Tensor, tf.add(tf.mul(
+      instanceNormOpByOp(x, 1e-5), gamma), beta)) < 1e-5);
+  });
+});
+
+/** Kernels run by f, not counting Identity (no work on the native side). */
+async function kernelsOf(f: () => void): Promise<string[]> {
+  const info = await tf.profile(() => tf.tidy(() => { f(); }));
+  return info.kernels.map((k) => k.name).filter((n) => n !== 'Identity');
+}
+
+test('reflection pad and instance norm: kernel counts forward and ' +
+  'backward, no leaks', async () => {
+  const x = tf.randomUniform([1, 6, 6, 4], -1, 1, 'float32', 1) as
+    tf.Tensor4D;
+  const pad = await kernelsOf(() => tf.grad((v: tf.Tensor) =>
+    tf.sum(pad2d(v as tf.Tensor4D, [1, 1, 1, 1], 'reflect')))(x));
+  const norm = await kernelsOf(() => tf.grad((v: tf.Tensor) =>
+    tf.sum(instanceNorm(v as tf.Tensor4D, 1e-5)))(x));
+  // Reflection: 1 MirrorPad, per axis 8 (slices, reverses, pads, AddN),
+  // plus the sum and its gradient; the slice/reverse/concat path ran 38.
+  assert.equal(pad.filter((n) => n === 'MirrorPad').length, 1);
+  assert.ok(pad.length <= 24, `${pad.length}: ${pad}`);
+  // Instance norm: ~9 forward, ~9 backward; autodiff ran 47.
+  assert.ok(norm.length <= 26, `${norm.length}: ${norm}`);
+  const before = tf.memory().numTensors;
+  await kernelsOf(() => tf.grad((v: tf.Tensor) => tf.sum(instanceNorm(
+    pad2d(v as tf.Tensor4D, [2, 1, 1, 2], 'reflect'), 1e-5)))(x));
   assert.equal(tf.memory().numTensors, before);
   x.dispose();
 });
