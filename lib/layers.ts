@@ -18,6 +18,22 @@ import * as tf from '@tensorflow/tfjs';
 export type LayerArgs = NonNullable<ConstructorParameters<
   typeof tf.layers.Layer>[0]>;
 
+// The ReLU gradient of tfjs 4.22 is dy · cast(step(x)), and the native
+// backend builds Step from five TensorFlow ops (isNaN, greater, ones,
+// fill, select): ~8 kernels per ReLU of the generator, about a tenth of
+// the element-wise time of a training step. dy · sign(y) on the saved
+// output y = max(x, 0) is the same value (1 where x > 0, else 0; NaN
+// stays NaN) in 2 kernels, and its own gradient is zero as before.
+// Registered here, with the layers every network imports; it replaces
+// the gradient for every tf.relu in the process.
+tf.registerGradient({
+  kernelName: 'Relu',
+  outputsToSave: [true],
+  gradFunc: (dy, saved) => ({
+    x: () => tf.mul(dy as tf.Tensor, tf.sign(saved[0])),
+  }),
+});
+
 /** A layer's tensor shape; `null` where a size is unknown. */
 type Shape = (number | null)[];
 
