@@ -163,8 +163,8 @@ function reflectAxisGrad(dy: tf.Tensor4D, axis: 1 | 2, size: number,
  * Reflection padding in one kernel, `tf.mirrorPad(x, ..., 'reflect')`,
  * whose forward values are right, with the gradient tfjs 4.22 gets wrong
  * (it keeps only the centre) replaced by {@link reflectAxisGrad} along
- * height, then width: about 17 kernels forward and backward where the
- * slice/reverse/concat composition of {@link reflectAxis} needs ~40.
+ * height, then width: 17 kernels forward and backward where autodiff of
+ * the slice/reverse/concat composition {@link reflectAxis} runs 24.
  * The backward is linear in dy, so second derivatives (the gradient
  * penalty) stay right. Requires every pad ≤ side − 1.
  */
@@ -452,8 +452,8 @@ tf.serialization.registerClass(CropLike);
 
 /**
  * x̂ = (x − μ) · 1/√(σ² + ε) per image and channel, and the 1/√(σ² + ε)
- * it used: mean, subtract, square, mean, add, rsqrt, multiply (7 kernels;
- * `tf.moments` adds casts and a second subtraction).
+ * it used: mean, subtract, square, mean, add, rsqrt, multiply (`tf.moments`
+ * adds casts, a reshape and a second subtraction).
  */
 function normalizeInstance(x: tf.Tensor4D,
   epsilon: number): [tf.Tensor4D, tf.Tensor4D] {
@@ -473,8 +473,9 @@ function normalizeInstance(x: tf.Tensor4D,
  * thing, and each image is independent of the others in its batch.
  *
  * The gradient is the closed form, per image and channel over the H·W
- * pixels: dx = (1/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)), 7 kernels where
- * autodiff of the forward takes ~25. Under an outer gradient tape (the
+ * pixels: dx = (1/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)). Forward and
+ * backward run 18 kernels (the native Mean adds a Cast to each mean);
+ * autodiff of the op-by-op forward ran 46. Under an outer tape (the
  * gradient penalty differentiates this gradient again) x̂ and 1/σ are
  * recomputed from x with recorded ops, so second derivatives stay right.
  */
