@@ -142,11 +142,15 @@ test('F7: truncated and empty files are reported at scan time', async () => {
     [path.basename(s.path), s.reason]));
   assert.deepEqual(Object.keys(reasons).sort(),
     ['cut.jpg', 'empty.png', 'notimage.png']);
-  assert.match(reasons['cut.jpg'], /premature end of JPEG/);
+  // libvips words a truncated JPEG differently from run to run
+  // ("VipsJpeg: premature end of JPEG image", "Unknown error").
+  assert.match(reasons['cut.jpg'], /cannot decode: /);
   assert.match(reasons['empty.png'], /empty file \(0 bytes\)/);
   assert.match(reasons['notimage.png'], /unsupported image format/);
-  assert.ok(lines.some((l) => l.includes(path.join(root, 'trainA',
-    'cut.jpg'))), 'the bad path is printed');
+  // The log shortens paths relative to the working folder when shorter.
+  const cut = path.join(root, 'trainA', 'cut.jpg');
+  assert.ok(lines.some((l) => l.includes(cut) ||
+    l.includes(path.relative(process.cwd(), cut))), 'the bad path is printed');
   await assert.rejects(UnalignedDataset.open({ dataroot: root,
     onBadFile: 'error', ...quiet }),
   (err: Error) => /3 unusable image file/.test(err.message) &&
