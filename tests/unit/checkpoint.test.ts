@@ -1,8 +1,7 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../lib/backend';
@@ -10,19 +9,12 @@ import {
   listEpochCheckpoints, loadCheckpoint, loadNetwork, resolveCheckpoint,
   saveCheckpoint, setModelWeights,
 } from '../../lib/checkpoint';
+import { tempDirs } from './tmp';
 
-const roots: string[] = [];
+const tmpRoot = tempDirs('ckpt-test-');
 before(async () => {
   await initBackend('training', 'native', { quiet: true });
 });
-after(() => {
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
-});
-
-function tmpRoot(): string {
-  roots.push(fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-test-')));
-  return roots[roots.length - 1];
-}
 
 function tinyModel(seed: number): tf.LayersModel {
   return tf.sequential({ layers: [

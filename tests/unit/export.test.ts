@@ -4,7 +4,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../lib/backend';
@@ -19,19 +18,12 @@ import { defineG } from '../../lib/networks';
 import {
   checkFile, checkPixels, LIMITS, outputToRgba, planWork, rgbaToInput,
 } from '../../web/plan';
+import { tempDirs } from './tmp';
 
-const roots: string[] = [];
+const tmpRoot = tempDirs('export-test-');
 before(async () => {
   await initBackend('inference', 'native', { quiet: true });
 });
-after(() => {
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
-});
-
-function tmpRoot(): string {
-  roots.push(fs.mkdtempSync(path.join(os.tmpdir(), 'export-test-')));
-  return roots[roots.length - 1];
-}
 
 /** A small real generator: ResNet, 6 blocks, ngf 4, seeded weights. */
 function smallGenerator(seed: number): tf.LayersModel {

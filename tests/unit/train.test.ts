@@ -1,7 +1,6 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
@@ -19,19 +18,12 @@ import { PROFILES } from '../../lib/profiles';
 import { lossChartPng, lossChartSpec } from '../../lib/plot';
 import { parseTrainArgs } from '../../lib/cli/train';
 import { TrainingData, formatLogLine, train } from '../../lib/train';
+import { tempDirs } from './tmp';
 
-const roots: string[] = [];
+const tmpRoot = tempDirs('train-test-');
 before(async () => {
   await initBackend('training', 'native', { quiet: true });
 });
-after(() => {
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
-});
-
-function tmpRoot(): string {
-  roots.push(fs.mkdtempSync(path.join(os.tmpdir(), 'train-test-')));
-  return roots[roots.length - 1];
-}
 
 const quiet = () => undefined;
 
