@@ -271,6 +271,7 @@ export async function writeLayersModel(
     ...(opts.metadata ? { userDefinedMetadata: opts.metadata } : {}),
   };
 
+  checkReplaceable(dir);
   const tmp = `${dir}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
@@ -287,6 +288,28 @@ export async function writeLayersModel(
   return { dir, files: ['model.json', ...shardNames],
     bytes: Buffer.byteLength(jsonText) + bytes.byteLength,
     weightBytes: bytes.byteLength };
+}
+
+/**
+ * An export replaces its output folder, so that folder must be missing,
+ * empty, or an earlier export (model.json and weight shards, nothing
+ * else): anything else, a checkpoint or a folder of the user's, is
+ * refused rather than deleted.
+ */
+function checkReplaceable(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  if (!fs.statSync(dir).isDirectory()) {
+    throw new Error(`--out ${dir} is a file, not a folder`);
+  }
+  const entries = fs.readdirSync(dir);
+  const exported = (f: string) => f === 'model.json' ||
+    /^group\d+-shard\d+of\d+\.bin$/.test(f);
+  const other = entries.filter((f) => !exported(f));
+  if (other.length > 0) {
+    throw new Error(`--out ${dir} already holds other files (` +
+      `${other.slice(0, 3).join(', ')}${other.length > 3 ? ', ...' : ''}); ` +
+      'an export replaces its folder, so give a new or empty one');
+  }
 }
 
 /** The parsed `model.json` of an exported model. */

@@ -219,6 +219,11 @@ describe('web page in headless Chromium', { timeout: 120_000 }, () => {
       await waitDone(page);
       await page.click('#sample-list button[data-domain=B]');
       await waitDone(page);
+      // The results panel may still say 'done' for the run before the
+      // click: wait until the details describe the 128 px sample.
+      await page.waitForFunction(() => /Resized from 128×128 to 64×64/.test(
+        document.getElementById('details')?.textContent ?? ''), null,
+      { timeout: 30_000 });
       assert.match((await page.textContent('#details'))!,
         /Resized from 128×128 to 64×64/);
       assert.equal(await page.evaluate(() => window.cyclegan.numTensors()),

@@ -325,3 +325,21 @@ describe('web page plan', () => {
       255]);
   });
 });
+
+test('an export refuses to replace a folder that is not an export', async () => {
+  const root = tmpRoot();
+  const generator = defineG({ netG: 'resnet_6blocks', ngf: 4, seed: 3 });
+  const out = path.join(root, 'mine');
+  fs.mkdirSync(out);
+  fs.writeFileSync(path.join(out, 'precious.txt'), 'keep me');
+  await assert.rejects(writeLayersModel(generator, out),
+    /--out .*mine already holds other files \(precious\.txt\)/);
+  assert.equal(fs.readFileSync(path.join(out, 'precious.txt'), 'utf8'),
+    'keep me');
+  // An earlier export is replaced.
+  const again = path.join(root, 'export');
+  await writeLayersModel(generator, again);
+  await writeLayersModel(generator, again);
+  assert.ok(fs.existsSync(path.join(again, 'model.json')));
+  generator.dispose();
+});
