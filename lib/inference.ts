@@ -24,8 +24,16 @@ export type Direction = 'AtoB' | 'BtoA';
 /** The model shipped with the project (see models/README.md). */
 export const SHIPPED_MODEL_DIR = path.join(PROJECT_ROOT, 'models', 'emoji64');
 
-/** Image extensions `translatePath` reads from a folder. */
-export const INPUT_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
+/** Image extensions `translatePath` reads from a folder (what sharp reads). */
+export const INPUT_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif',
+  '.tif', '.tiff', '.svg', '.avif'];
+
+/**
+ * The largest image `translatePath` takes by default, in pixels (4
+ * megapixels: a 2000×2000 image needs several GB of activations in the
+ * generator on the CPU). `maxPixels` raises it.
+ */
+export const DEFAULT_MAX_TRANSLATE_PIXELS = 4_000_000;
 
 /** The two generators of a checkpoint folder, with what it says of them. */
 export interface LoadedGenerators {
@@ -72,6 +80,11 @@ export async function loadGenerators(
   if (!fs.existsSync(dir)) {
     throw new Error(`checkpoint folder ${dir} does not exist (expected a ` +
       'folder such as checkpoints/<name>/latest or models/emoji64)');
+  }
+  // A training run folder holds its checkpoints in tags: use `latest`.
+  if (!fs.existsSync(path.join(dir, NETWORK_OF.AtoB)) &&
+      fs.existsSync(path.join(dir, 'latest', NETWORK_OF.AtoB))) {
+    dir = path.join(dir, 'latest');
   }
   const options = readOptionsNear(dir);
   if (options && expect.netG && options.netG !== expect.netG) {
@@ -185,8 +198,23 @@ export interface TranslateOptions {
   out: string;
   format?: 'png' | 'jpeg';
   batchSize?: number;
+  /** Refuse larger images (`DEFAULT_MAX_TRANSLATE_PIXELS`). */
+  maxPixels?: number;
   /** Called after each image with (done, total). */
   onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Output name stems of `files`: the file name without its extension, as
+ * the official test script writes, or with it (`a_png`) where two inputs
+ * would otherwise share a stem.
+ */
+export function outputStems(files: readonly string[]): string[] {
+  const stem = (f: string) => path.basename(f, path.extname(f));
+  const count = new Map<string, number>();
+  for (const f of files) count.set(stem(f), (count.get(stem(f)) ?? 0) + 1);
+  return files.map((f) => count.get(stem(f))! > 1 ?
+    `${stem(f)}_${path.extname(f).slice(1).toLowerCase()}` : stem(f));
 }
 
 /** What `translatePath` wrote for one input. */
@@ -235,6 +263,11 @@ export async function translatePath(opts: TranslateOptions):
     Promise<TranslatedFile[]> {
   const format = opts.format ?? 'png';
   const files = listInputs(opts.input);
+  const stems = outputStems(files);
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_TRANSLATE_PIXELS;
+  if (fs.existsSync(opts.out) && !fs.statSync(opts.out).isDirectory()) {
+    throw new Error(`--out ${opts.out} is a file, not a folder`);
+  }
   const loaded = await loadGenerators(opts.checkpoint);
   const back: Direction = opts.direction === 'AtoB' ? 'BtoA' : 'AtoB';
   const channels = loaded.inputChannels[opts.direction] as 1 | 3;
@@ -246,11 +279,16 @@ export async function translatePath(opts: TranslateOptions):
     for (let s = 0; s < files.length; s += batchSize) {
       const chunk = files.slice(s, s + batchSize);
       const images = await Promise.all(chunk.map((f) =>
-        decodeImage(f, channels)));
+        decodeImage(f, channels, { maxPixels }).catch((err: Error) => {
+          throw /pixel limit/.test(err.message) ? new Error(`${f} has more ` +
+            `than ${maxPixels.toLocaleString('en-US')} pixels; scale it ` +
+            'down, or raise the limit (--max-pixels) if you have the ' +
+            'memory (about 2 GB per megapixel)') : err;
+        })));
       const results = translateImages(images,
         loaded.generators[opts.direction], loaded.generators[back], batchSize);
       for (let k = 0; k < chunk.length; k++) {
-        const stem = path.basename(chunk[k], path.extname(chunk[k]));
+        const stem = stems[s + k];
         const names = { real: `${stem}_real.${ext}`,
           fake: `${stem}_fake.${ext}`, rec: `${stem}_rec.${ext}` };
         for (const key of ['real', 'fake', 'rec'] as const) {

@@ -15,7 +15,7 @@ import { initBackend } from '../backend';
 import { positiveInt } from './args';
 import { evaluateEmoji, beatsBaselines } from '../evaluate';
 import { loadGenerators, translatePath, SHIPPED_MODEL_DIR,
-  Direction } from '../inference';
+  DEFAULT_MAX_TRANSLATE_PIXELS, Direction } from '../inference';
 
 interface CliOptions {
   checkpoint: string;
@@ -26,6 +26,7 @@ interface CliOptions {
   batchSize: number;
   evaluate?: string;
   maxPairs?: number;
+  maxPixels: number;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -33,7 +34,8 @@ async function main(argv: string[]): Promise<void> {
     .description('Translate images with a trained CycleGAN generator')
     .option('--checkpoint <dir>', 'checkpoint folder (…/latest or ' +
       'models/emoji64)', SHIPPED_MODEL_DIR)
-    .option('--input <path>', 'an image (PNG/JPEG/WebP) or a folder')
+    .option('--input <path>', 'an image (PNG, JPEG, WebP, GIF, TIFF, SVG, ' +
+      'AVIF) or a folder of them')
     .option('--out <dir>', 'output folder for images and index.html')
     .addOption(new Option('--direction <d>', 'AtoB or BtoA')
       .choices(['AtoB', 'BtoA']).default('AtoB'))
@@ -41,6 +43,8 @@ async function main(argv: string[]): Promise<void> {
       .choices(['png', 'jpeg']).default('png'))
     .option('--batch-size <n>', 'images per generator call',
       positiveInt('--batch-size'), 4)
+    .option('--max-pixels <n>', 'refuse larger images', positiveInt(
+      '--max-pixels'), DEFAULT_MAX_TRANSLATE_PIXELS)
     .option('--evaluate <dataset>', 'score on the test pairs of an emoji ' +
       'dataset folder (e.g. data/emoji64) instead of translating')
     .option('--max-pairs <n>', 'with --evaluate: score at most n pairs',
@@ -69,7 +73,7 @@ async function main(argv: string[]): Promise<void> {
   let started = false;
   const written = await translatePath({ checkpoint: o.checkpoint,
     direction: o.direction, input: o.input, out: o.out, format: o.format,
-    batchSize, onProgress: (done, total) => {
+    batchSize, maxPixels: o.maxPixels, onProgress: (done, total) => {
       if (!started) { bar.start(total, 0); started = true; }
       bar.update(done);
     } });

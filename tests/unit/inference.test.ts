@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { initBackend } from '../../lib/backend';
 import { saveCheckpoint } from '../../lib/checkpoint';
 import { defineG } from '../../lib/networks';
-import { loadGenerators, translatePath, translateImages,
+import { loadGenerators, outputStems, translatePath, translateImages,
   resultsPage } from '../../lib/inference';
 import { decodeImage } from '../../lib/image';
 
@@ -102,3 +102,29 @@ test('the results page escapes file names', () => {
   assert.match(html, /&#60;b&#62;\.png/);
   assert.doesNotMatch(html, /<b>/);
 });
+
+test('inputs sharing a name get distinct outputs', async () => {
+  assert.deepEqual(outputStems(['/x/a.png', '/x/a.JPG', '/x/b.png']),
+    ['a_png', 'a_jpg', 'b']);
+  const input = path.join(root, 'same');
+  fs.mkdirSync(input);
+  fs.copyFileSync(path.join(root, 'in', 'odd.png'), path.join(input, 'a.png'));
+  await sharp(path.join(root, 'in', 'odd.png')).jpeg().toFile(
+    path.join(input, 'a.jpg'));
+  const out = path.join(root, 'same-out');
+  const written = await translatePath({ checkpoint: ckpt, direction: 'AtoB',
+    input, out });
+  assert.deepEqual(written.map((w) => w.fake), ['a_jpg_fake.png',
+    'a_png_fake.png']);
+  assert.ok(written.every((w) => fs.existsSync(path.join(out, w.fake))));
+});
+
+test('a run folder means its latest checkpoint; big images are refused',
+  async () => {
+    const loaded = await loadGenerators(path.join(root, 'ckpt'));
+    assert.equal(loaded.dir, ckpt);
+    loaded.dispose();
+    await assert.rejects(translatePath({ checkpoint: ckpt, direction: 'AtoB',
+      input: path.join(root, 'in', 'odd.png'), out: path.join(root, 'big'),
+      maxPixels: 1000 }), /odd\.png has more than 1,000 pixels; scale it down/);
+  });
