@@ -242,7 +242,8 @@ const escapeHtml = (s: string): string =>
 export function resultsPage(title: string, rows: TranslatedFile[],
   direction: Direction): string {
   const [from, to] = direction === 'AtoB' ? ['A', 'B'] : ['B', 'A'];
-  const cell = (src: string) => `<td><img src="${escapeHtml(src)}" ` +
+  const cell = (src: string) =>
+    `<td><img src="${escapeHtml(encodeURIComponent(src))}" ` +
     'style="image-rendering:pixelated;width:128px"></td>';
   const body = rows.map((r) => `<tr><td>${escapeHtml(path.basename(
     r.input))}</td>${cell(r.real)}${cell(r.fake)}${cell(r.rec)}</tr>`);

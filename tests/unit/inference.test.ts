@@ -101,6 +101,10 @@ test('the results page escapes file names', () => {
     fake: 'b.png', rec: 'c.png' }], 'AtoB');
   assert.match(html, /&#60;b&#62;\.png/);
   assert.doesNotMatch(html, /<b>/);
+  // Image addresses are URL-encoded: '#' and '?' stay part of the name.
+  const page = resultsPage('t', [{ input: 'x', real: 'a#1?.png',
+    fake: 'b.png', rec: 'c.png' }], 'AtoB');
+  assert.match(page, /src="a%231%3F\.png"/);
 });
 
 test('inputs sharing a name get distinct outputs', async () => {
