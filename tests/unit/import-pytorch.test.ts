@@ -42,6 +42,14 @@ function maxDiffNchw(ours: tf.Tensor, ref: Float32Array): number {
     .reshape([-1]), tf.tensor1d(ref)))).dataSync()[0]);
 }
 
+/** Max abs difference of `model` on the reference input from its output. */
+function referenceDiff(model: tf.LayersModel): number {
+  const { x, y } = reference();
+  const diff = tf.tidy(() => maxDiffNchw(model.predict(x) as tf.Tensor, y));
+  x.dispose();
+  return diff;
+}
+
 before(async () => {
   await initBackend('training', 'native', { quiet: true });
 });
@@ -62,11 +70,8 @@ describe('reading .pth files', () => {
     const res = loadStateDict(model, sd);
     assert.equal(res.loaded, 48);
     assert.deepEqual(res.dropped, meta[OLD].dropped);
-    const { x, y } = reference();
-    const diff = tf.tidy(() => maxDiffNchw(model.predict(x) as tf.Tensor,
-      y));
+    const diff = referenceDiff(model);
     assert.ok(diff < 1e-4, `max abs diff ${diff}`);
-    x.dispose();
     model.dispose();
   });
 
@@ -177,11 +182,8 @@ describe('npm run import-pytorch', () => {
         assert.equal(s.dropped.length, 69);
         assert.equal(s.roundTripDiff, 0);
         const model = await loadNetwork(out, 'G');
-        const { x, y } = reference();
-        const diff = tf.tidy(() => maxDiffNchw(model.predict(x) as tf.Tensor,
-          y));
+        const diff = referenceDiff(model);
         assert.ok(diff < 1e-4, `max abs diff ${diff}`);
-        x.dispose();
         model.dispose();
       } finally {
         fs.rmSync(out, { recursive: true, force: true });
