@@ -4,29 +4,22 @@
  * a progress bar. A complete build is left as it is unless --force.
  */
 import * as fs from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import * as cliProgress from 'cli-progress';
 import {
   EMOJI_CREDITS, EMOJI_SIZES, buildEmojiDataset, emojiDatasetDir,
   isEmojiDatasetComplete, readEmojiManifest,
 } from '../lib/emoji';
-
-function integer(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new InvalidArgumentError('expected a positive integer');
-  }
-  return n;
-}
+import { positiveInt } from '../lib/cli/args';
 
 async function main(): Promise<void> {
   const program = new Command('build-emoji')
     .description('Rasterise Twemoji (A) and OpenMoji (B) into ' +
       'data/emoji<size>/{trainA,trainB,testA,testB}')
     .option('--size <px>', `raster size, one of ${EMOJI_SIZES.join(', ')}`,
-      integer, 64)
+      positiveInt('--size'), 64)
     .option('--max-images <n>', 'cap per folder (a separate, small copy)',
-      integer)
+      positiveInt('--max-images'))
     .option('--root <dir>', 'where dataset folders go (default: data/)')
     .option('--force', 'rebuild even if a complete build exists', false)
     .parse();
