@@ -70,7 +70,8 @@ async function main(): Promise<void> {
   }
 
   const base = rows.find((r) => r.backend.startsWith('cpu'))!.seconds!;
-  console.log('\nbackend                          s/step    GFLOP/s  vs pure JS');
+  console.log('\nbackend                          s/step    GFLOP/s' +
+    '  vs pure JS');
   for (const r of rows) {
     if (r.seconds === undefined) {
       console.log(`${r.backend.padEnd(32)} ${r.note}`);

@@ -45,7 +45,8 @@ export const TRAINING_KERNELS = [
 
 /** The training kernels that `backendName` has not registered. */
 export function missingTrainingKernels(backendName: string): string[] {
-  return TRAINING_KERNELS.filter((k) => tf.getKernel(k, backendName) === undefined);
+  return TRAINING_KERNELS.filter((k) =>
+    tf.getKernel(k, backendName) === undefined);
 }
 
 let current: BackendInfo | undefined;

@@ -16,7 +16,8 @@ import * as path from 'node:path';
 import { readEmojiPairs } from './emoji';
 import { decodeImage, RawImage } from './image';
 import { translateImages, Direction, LoadedGenerators } from './inference';
-import { meanScore, scorePair, MetricsRow, formatMetricsTable } from './metrics';
+import { meanScore, scorePair, MetricsRow, formatMetricsTable }
+  from './metrics';
 import { defineG, GeneratorOptions } from './networks';
 
 /** Options of `evaluateEmoji`. */

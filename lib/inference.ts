@@ -5,9 +5,9 @@
  *
  * A generator comes from a training checkpoint (`checkpoints/<name>/latest`
  * or `epoch_N`, with `opt.json` beside it) or from the shipped emoji model
- * (`models/emoji64`), which has the same layout with float16 weights. The networks pad their
- * input to the multiple they need and crop back, so any image size and
- * aspect ratio goes through unchanged.
+ * (`models/emoji64`), which has the same layout with float16 weights. The
+ * networks pad their input to the multiple they need and crop back, so any
+ * image size and aspect ratio goes through unchanged.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -40,7 +40,9 @@ function checkSameSize(a: RgbImage, b: RgbImage): void {
 export function meanL1(a: RgbImage, b: RgbImage): number {
   checkSameSize(a, b);
   let sum = 0;
-  for (let i = 0; i < a.data.length; i++) sum += Math.abs(a.data[i] - b.data[i]);
+  for (let i = 0; i < a.data.length; i++) {
+    sum += Math.abs(a.data[i] - b.data[i]);
+  }
   return sum / a.data.length / 255;
 }
 
