@@ -53,8 +53,8 @@ export const NETWORK_NAMES = ['generatorAtoB', 'generatorBtoA',
 /** The options the model itself reads (the rest go to data and loop). */
 export type ModelStepOptions = Pick<CycleGANOptions,
   'inputNc' | 'outputNc' | 'netG' | 'netD' | 'ngf' | 'ndf' | 'nLayersD' |
-  'norm' | 'useDropout' | 'initType' | 'initGain' | 'lr' | 'beta1' |
-  'beta2' | 'ganMode' | 'lambdaGp' | 'poolSize' | 'lambdaA' | 'lambdaB' |
+  'norm' | 'useDropout' | 'initType' | 'initGain' | 'upsample' | 'lr' |
+  'beta1' | 'beta2' | 'ganMode' | 'lambdaGp' | 'poolSize' | 'lambdaA' | 'lambdaB' |
   'lambdaIdentity' | 'modelSeed'>;
 
 /** Images of one batch, for a sample grid. The caller disposes them. */
@@ -116,7 +116,7 @@ export function buildNetworks(o: ModelStepOptions): CycleGANNetworks {
   const g = (inputNc: number, outputNc: number, seed: number, name: string) =>
     defineG({ inputNc, outputNc, ngf: o.ngf, netG: o.netG, norm: o.norm,
       useDropout: o.useDropout, initType: o.initType, initGain: o.initGain,
-      seed: o.modelSeed * 4 + seed, name });
+      upsample: o.upsample, seed: o.modelSeed * 4 + seed, name });
   const d = (inputNc: number, seed: number, name: string) =>
     defineD({ inputNc, ndf: o.ndf, netD: o.netD, nLayersD: o.nLayersD,
       norm: o.norm, initType: o.initType, initGain: o.initGain,

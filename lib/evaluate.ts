@@ -43,7 +43,8 @@ function generatorOptions(options: Record<string, unknown> | undefined):
     throw new Error('the checkpoint has no opt.json beside it, so the ' +
       'untrained baseline cannot be built with the same architecture');
   }
-  const pick = ['ngf', 'netG', 'norm', 'useDropout', 'initType', 'initGain'];
+  const pick = ['ngf', 'netG', 'norm', 'useDropout', 'initType', 'initGain',
+    'upsample'];
   return Object.fromEntries(pick.filter((k) => k in options)
     .map((k) => [k, options[k]])) as Partial<GeneratorOptions>;
 }

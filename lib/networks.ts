@@ -60,7 +60,19 @@ export interface GeneratorOptions {
    * generators).
    */
   paddingType?: PaddingMode;
+  /**
+   * How the ResNet generators upsample: `transpose`, the official 3×3
+   * stride-2 `ConvTranspose2d`, or `resize`, nearest-neighbour ×2 then a
+   * reflect-padded 3×3 conv (Odena et al. 2016, "Deconvolution and
+   * checkerboard artifacts"). `resize` is our departure from the official
+   * code, used by the `emoji` profile: it has no official weights.
+   */
+  upsample?: UpsampleMode;
 }
+
+/** Values of {@link GeneratorOptions.upsample}. */
+export type UpsampleMode = 'transpose' | 'resize';
+export const UPSAMPLE_MODES: readonly UpsampleMode[] = ['transpose', 'resize'];
 
 /**
  * The official CycleGAN generator settings: `resnet_9blocks`, ngf 64,
@@ -70,7 +82,7 @@ export interface GeneratorOptions {
 export const GENERATOR_DEFAULTS: GeneratorOptions = {
   inputNc: 3, outputNc: 3, ngf: 64, netG: 'resnet_9blocks',
   norm: 'instance', useDropout: false, initType: 'normal', initGain: 0.02,
-  paddingType: 'reflect',
+  paddingType: 'reflect', upsample: 'transpose',
 };
 
 /** Options of {@link defineD}; defaults in {@link DISCRIMINATOR_DEFAULTS}. */
@@ -112,7 +124,7 @@ const NORM_TYPES: NormType[] = ['instance', 'batch', 'none'];
 const INIT_TYPES: InitType[] = ['normal', 'xavier', 'kaiming', 'orthogonal'];
 const PADDING_TYPES: PaddingMode[] = ['reflect', 'replicate', 'zero'];
 
-function checkChoice<T>(what: string, value: T, allowed: T[]): void {
+function checkChoice<T>(what: string, value: T, allowed: readonly T[]): void {
   if (!allowed.includes(value)) {
     throw new Error(`${what}: expected one of ${allowed.join(', ')}, got ` +
       `'${String(value)}'`);
@@ -236,6 +248,24 @@ function resnetBlock(b: GraphBuilder, x: Sym, name: string, torchPath: string,
 }
 
 /**
+ * One residual block on its own, as a model of `dim` channels in and out
+ * (weights `block_conv1`, `block_conv2`), for checking a block written by
+ * hand (lib/workshop) against the one the generators use.
+ */
+export function residualBlockModel(dim: number,
+  opts: { padMode?: PaddingMode; norm?: NormType; seed?: number } = {}):
+  tf.LayersModel {
+  checkPositiveInt('residual block dim', dim);
+  const b = new GraphBuilder(opts.norm ?? 'instance');
+  const input = tf.input({ shape: [null, null, dim], name: 'features' });
+  const y = resnetBlock(b, input, 'block', 'block', dim,
+    opts.padMode ?? 'reflect', false);
+  const model = tf.model({ inputs: input, outputs: y, name: 'residual_block' });
+  initWeights(model, 'normal', 0.02, opts.seed);
+  return model;
+}
+
+/**
  * The ResNet generator (Johnson et al. 2016; CycleGAN appendix 7.2,
  * c7s1-64, d128, d256, R256 × nBlocks, u128, u64, c7s1-3): reflect pad 3,
  * 7×7 conv, two 3×3 stride-2 downsamplings, residual blocks, two 3×3
@@ -264,8 +294,15 @@ function resnetGenerator(b: GraphBuilder, x: Sym, o: GeneratorOptions,
   }
   for (let u = 0; u < 2; u++) {
     const filters = ngf * 2 ** (1 - u);
-    x = b.convTranspose(x, `up${u + 1}_convT`, slot(), filters, 3, 2, 1, 1,
-      b.useBias);
+    if (o.upsample === 'resize') {
+      x = tf.layers.upSampling2d({ name: `up${u + 1}_resize`, size: [2, 2],
+        interpolation: 'nearest' }).apply(x) as Sym;
+      x = b.conv(x, `up${u + 1}_conv`, slot(), filters, 3, 1, 1, 'reflect',
+        b.useBias);
+    } else {
+      x = b.convTranspose(x, `up${u + 1}_convT`, slot(), filters, 3, 2, 1, 1,
+        b.useBias);
+    }
     x = b.normLayer(x, `up${u + 1}_norm`, slot());
     x = b.relu(x, `up${u + 1}_relu`); i++;
   }
@@ -327,6 +364,12 @@ function checkGeneratorOptions(o: GeneratorOptions): void {
   checkChoice('generator option initType', o.initType, INIT_TYPES);
   checkChoice('generator option paddingType', o.paddingType ?? 'reflect',
     PADDING_TYPES);
+  checkChoice('generator option upsample', o.upsample ?? 'transpose',
+    UPSAMPLE_MODES);
+  if (o.upsample === 'resize' && !o.netG.startsWith('resnet')) {
+    throw new Error(`generator option upsample: 'resize' applies to the ` +
+      `ResNet generators only, not ${o.netG}`);
+  }
   checkPositiveInt('generator option inputNc', o.inputNc);
   checkPositiveInt('generator option outputNc', o.outputNc);
   checkPositiveInt('generator option ngf', o.ngf);

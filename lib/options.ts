@@ -13,7 +13,7 @@ import { DATA_DEFAULTS, DataOptions, validateDataOptions } from './dataset';
 import { GAN_MODES, GanMode, checkIdentityChannels } from './losses';
 import {
   DISCRIMINATOR_DEFAULTS, DiscriminatorType, GENERATOR_DEFAULTS,
-  GeneratorType, NormType,
+  GeneratorType, NormType, UPSAMPLE_MODES, UpsampleMode,
 } from './networks';
 import { InitType } from './init';
 import { Profile } from './profiles';
@@ -39,6 +39,11 @@ export interface ModelOptions {
   initType: InitType;
   /** Scale of the initialisation (`--init_gain`). */
   initGain: number;
+  /**
+   * Generator upsampling: `transpose` (official) or `resize` (ours;
+   * lib/networks `GeneratorOptions.upsample`).
+   */
+  upsample: UpsampleMode;
 }
 
 /** Training options (official `train_options.py`, `cycle_gan_model.py`). */
@@ -114,6 +119,7 @@ export const MODEL_DEFAULTS: ModelOptions = {
   useDropout: GENERATOR_DEFAULTS.useDropout, // false: CycleGAN sets no_dropout
   initType: GENERATOR_DEFAULTS.initType, // normal
   initGain: GENERATOR_DEFAULTS.initGain, // 0.02
+  upsample: 'transpose', // ConvTranspose2d, as the official ResnetGenerator
 };
 
 /** The official training defaults, with their sources. */
@@ -195,6 +201,8 @@ export function resolveOptions(overrides: Partial<CycleGANOptions> = {}):
     `one of ${GAN_MODES.join(', ')}`, o.ganMode);
   check(LR_POLICIES.includes(o.lrPolicy), 'lrPolicy',
     `one of ${LR_POLICIES.join(', ')}`, o.lrPolicy);
+  check(UPSAMPLE_MODES.includes(o.upsample), 'upsample',
+    `one of ${UPSAMPLE_MODES.join(', ')}`, o.upsample);
   check(nonNegInt(o.poolSize), 'poolSize', 'an integer >= 0', o.poolSize);
   for (const k of ['lambdaA', 'lambdaB', 'lambdaIdentity', 'lambdaGp'] as
     const) {

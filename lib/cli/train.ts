@@ -53,6 +53,7 @@ const HELP: Record<keyof CycleGANOptions, string> = {
   useDropout: 'dropout in the generators',
   initType: 'normal, xavier, kaiming, orthogonal',
   initGain: 'scale of the initial weights',
+  upsample: 'generator upsampling: transpose (official) or resize',
   name: 'experiment name: checkpoints go to <checkpoints-dir>/<name>',
   checkpointsDir: 'folder of all experiments',
   continueTrain: 'resume from a checkpoint (alias --continue)',
@@ -108,7 +109,7 @@ export function parseTrainArgs(argv: string[]): {
 } {
   const program = new Command('train')
     .description('Train a CycleGAN (Zhu et al. 2017) on unpaired images')
-    .option('--profile <name>', 'smoke, emoji or paper (default: ' +
+    .option('--profile <name>', 'smoke, workshop, emoji or paper (default: ' +
       'CYCLEGAN_PROFILE, else emoji)')
     .option('--dataset <dir>', 'alias of --dataroot')
     .option('--continue', 'alias of --continue-train');

@@ -425,3 +425,37 @@ test('save and load in a fresh process reproduce predictions exactly', async () 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("upsample 'resize': nearest x2 then a 3x3 conv, same parameters and " +
+  'sizes, 4x the upsampling MACs; ResNets only', () => {
+  const transpose = defineG({ netG: 'resnet_6blocks', ngf: 8, seed: 1 });
+  const resize = defineG({ netG: 'resnet_6blocks', ngf: 8, seed: 1,
+    upsample: 'resize' });
+  try {
+    const names = resize.layers.map((l) => l.name);
+    for (const n of ['up1_resize', 'up1_conv', 'up2_resize', 'up2_conv']) {
+      assert.ok(names.includes(n), n);
+    }
+    assert.ok(!names.some((n) => n.endsWith('_convT')));
+    assert.equal(resize.getLayer('up1_resize').getClassName(),
+      'UpSampling2D');
+    // A 3x3 conv and a 3x3 transposed conv of the same channels have the
+    // same weights.
+    assert.equal(countParams(resize), countParams(transpose));
+    const shape = tf.tidy(() => (resize.predict(tf.zeros([1, 33, 35, 3])) as
+      tf.Tensor).shape);
+    assert.deepEqual(shape, [1, 33, 35, 3]);
+    // At ngf 8 the resize convs map 32->16 channels at 32x32 and 16->8 at
+    // 64x64; the transposed ones do the same work at a quarter of it.
+    const extra = 0.75 * (32 * 32 * 9 * 32 * 16 + 64 * 64 * 9 * 16 * 8);
+    assert.equal(countMacs(resize, 64, 64) - countMacs(transpose, 64, 64),
+      extra);
+  } finally {
+    resize.dispose();
+    transpose.dispose();
+  }
+  assert.throws(() => defineG({ netG: 'unet_128', upsample: 'resize' }),
+    /upsample: 'resize' applies to the ResNet generators only, not unet_128/);
+  assert.throws(() => defineG({ upsample: 'bilinear' as never }),
+    /generator option upsample: expected one of transpose, resize/);
+});
