@@ -6,6 +6,7 @@
 //   npm test               everything
 //   npm test -- unit       unit tests only   (or: notebooks)
 //   npm test -- notebooks 02 03   only these walkthrough notebooks
+//   npm test -- workshop   the workshop kit's student notebooks only
 //   npm test -- browser    the web page in headless Chromium only
 import { readdirSync, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -62,6 +63,20 @@ if (!only || only === 'notebooks') {
       TF_CPP_MIN_LOG_LEVEL: env.TF_CPP_MIN_LOG_LEVEL,
       PYTHONPATH: [tests, process.env.PYTHONPATH].filter(Boolean)
         .join(delimiter),
+    }),
+  });
+  failed ||= r.status !== 0;
+}
+
+if (!only || only === 'workshop') {
+  // The student copies in workshop/, top to bottom in tslab kernels: with
+  // the finished notebooks' answers every check passes; with the stubs
+  // exactly the checks fail (tests/workshop/test_kit.py).
+  const r = run(venvPython(), ['-m', 'pytest', '-q', '-rfEs',
+    '-p', 'no:cacheprovider', join('tests', 'workshop', 'test_kit.py')], {
+    env: pythonEnv({
+      CYCLEGAN_PROFILE: env.CYCLEGAN_PROFILE,
+      TF_CPP_MIN_LOG_LEVEL: env.TF_CPP_MIN_LOG_LEVEL,
     }),
   });
   failed ||= r.status !== 0;
