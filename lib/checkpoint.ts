@@ -318,7 +318,8 @@ export function setModelWeights(model: tf.LayersModel, weights: tf.Tensor[],
   if (vars.length !== weights.length) {
     throw new Error(`checkpoint network '${label}' has ${weights.length} ` +
       `weight tensors, the model built from the options has ${vars.length}` +
-      ': the options (netG/netD, ngf/ndf, norm, channels) must match');
+      ': the options (netG/netD, ngf/ndf, norm, upsample, channels) must ' +
+      'match');
   }
   vars.forEach((v, i) => {
     const want = v.shape.join('x');
