@@ -19,8 +19,10 @@ TARGET_S = 180
 
 
 def seconds(cell):
+    # tslab stamps its execute_reply when the cell starts; busy -> idle is
+    # the cell's run.
     t = cell.metadata.get("execution", {})
-    start, end = t.get("iopub.execute_input"), t.get("shell.execute_reply")
+    start, end = t.get("iopub.status.busy"), t.get("iopub.status.idle")
     if not start or not end:
         return 0.0
     parse = lambda s: dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
@@ -54,6 +56,7 @@ def main():
                 print(f"  error: {e}")
             training += [(name, seconds(c), first_line(c)) for c in code
                          if "await train(" in c.source]
+            sys.stdout.flush()
     finally:
         shutil.rmtree(ROOT / ".kit-test-bench", ignore_errors=True)
     print(f"{'all':<20} {total:7.1f}")

@@ -91,6 +91,8 @@ export function studentNotebook(nb: Notebook, name: string): Notebook {
     if (cell.cell_type !== 'code') return out;
     out.outputs = [];
     out.execution_count = null;
+    // Timings of the finished notebook's run belong to that run.
+    delete out.metadata.execution;
     const exercise = exerciseOf(cell, where);
     let text = sourceText(cell);
     if (exercise) text = stubSource(text, exercise);

@@ -32,13 +32,13 @@ import { EXERCISES } from './exercises';
 
 export { EXERCISES } from './exercises';
 
-/** The weights `residualBlock` gets: HWIO kernels and biases. */
+/** The weights `myResidualBlock` gets: HWIO kernels and biases. */
 export interface BlockWeights {
   kernel1: tf.Tensor4D; bias1: tf.Tensor1D;
   kernel2: tf.Tensor4D; bias2: tf.Tensor1D;
 }
 
-/** The loss weights `generatorLoss` gets. */
+/** The loss weights `myGeneratorLoss` gets. */
 export interface LossWeights {
   lambdaA: number; lambdaB: number; lambdaIdentity: number;
 }

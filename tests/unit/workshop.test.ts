@@ -135,6 +135,7 @@ test('student copies: outputs cleared, answers replaced by prompt and ' +
     for (const c of code) {
       assert.deepEqual(c.outputs, []);
       assert.equal(c.execution_count, null);
+      assert.equal(c.metadata.execution, undefined, 'run timings left in');
     }
     finished.cells.forEach((cell, i) => {
       const id = cell.metadata.workshop?.exercise;

@@ -55,6 +55,7 @@ def run_copy(name, variant):
     path = folder / name
     nbformat.write(nb, path)
     client = NotebookClient(nb, kernel_name="tslab", timeout=900,
+                            record_timing=True,
                             allow_errors=True,
                             resources={"metadata": {"path": str(folder)}})
     try:
