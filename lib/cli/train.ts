@@ -79,6 +79,16 @@ const HELP: Record<keyof CycleGANOptions, string> = {
   overwrite: 'allow a fresh run into a folder with checkpoints',
 };
 
+/**
+ * An options error as the command line spells it: lib/options names an
+ * option `option lambdaA:`, the user typed `--lambda-a`.
+ */
+export function flagNames(message: string): string {
+  return message.replace(/\boption (\w+):/g, (whole, key: string) =>
+    key in CYCLEGAN_DEFAULTS ? `--${key === 'noFlip' ? 'disable-flip' :
+      kebab(key)}:` : whole);
+}
+
 /** `lambdaA` → `lambda-a`, `nLayersD` → `n-layers-d`. */
 export function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -196,7 +206,7 @@ if (require.main === module) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   }, (e: Error) => {
-    console.error(`train: ${e.message}`);
+    console.error(`train: ${flagNames(e.message)}`);
     process.exitCode = 1;
   });
 }

@@ -52,6 +52,14 @@ async function main(argv: string[]): Promise<void> {
     .parse(argv);
   const o = program.opts<CliOptions>();
   const batchSize = o.batchSize;
+  if (o.evaluate && (o.input || o.out)) {
+    throw new Error('--evaluate scores the test pairs of a dataset and ' +
+      'writes no images: drop --input/--out, or drop --evaluate to ' +
+      'translate');
+  }
+  if (!o.evaluate && o.maxPairs !== undefined) {
+    throw new Error('--max-pairs applies to --evaluate only');
+  }
   await initBackend('inference');
 
   if (o.evaluate) {

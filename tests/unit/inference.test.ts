@@ -132,3 +132,17 @@ test('a run folder means its latest checkpoint; big images are refused',
       input: path.join(root, 'in', 'odd.png'), out: path.join(root, 'big'),
       maxPixels: 1000 }), /odd\.png has more than 1,000 pixels; scale it down/);
   });
+
+test('translate CLI: --evaluate with --input/--out, or --max-pairs without ' +
+  '--evaluate, is refused before anything loads', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const cli = path.join(__dirname, '..', '..', 'lib', 'cli', 'translate.js');
+  const run = (...args: string[]) => spawnSync(process.execPath,
+    [cli, ...args], { encoding: 'utf8' });
+  const both = run('--evaluate', 'data/emoji64', '--input', 'x.png');
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /--evaluate scores the test pairs .* drop --input\/--out/);
+  const pairs = run('--input', 'x.png', '--out', 'o', '--max-pairs', '3');
+  assert.equal(pairs.status, 1);
+  assert.match(pairs.stderr, /--max-pairs applies to --evaluate only/);
+});

@@ -16,7 +16,7 @@ import {
 } from '../../lib/options';
 import { PROFILES } from '../../lib/profiles';
 import { lossChartPng, lossChartSpec } from '../../lib/plot';
-import { parseTrainArgs } from '../../lib/cli/train';
+import { flagNames, parseTrainArgs } from '../../lib/cli/train';
 import { TrainingData, formatLogLine, train } from '../../lib/train';
 import { tempDirs } from './tmp';
 
@@ -392,4 +392,18 @@ test('all-white images train to finite losses and weights (F12)', () => {
   }
   model.dispose();
   white.dispose();
+});
+
+test('the train CLI names options as flags in errors', () => {
+  let message = '';
+  try {
+    resolveOptions({ lambdaIdentity: -1, nLayersD: 3 });
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert.match(message, /^option lambdaIdentity: expected a number >= 0/);
+  assert.match(flagNames(message), /^--lambda-identity: expected a number >= 0/);
+  assert.equal(flagNames('option noFlip: expected a boolean'),
+    '--disable-flip: expected a boolean');
+  assert.equal(flagNames('option other: x'), 'option other: x');
 });
