@@ -99,7 +99,8 @@ export interface CycleGANSnapshot {
   dispose(): void;
 }
 
-const variablesOf = (...models: tf.LayersModel[]): tf.Variable[] =>
+/** The trainable variables of `models`, in order. */
+export const variablesOf = (...models: tf.LayersModel[]): tf.Variable[] =>
   models.flatMap((m) => m.trainableWeights.map((w) => w.read() as
     tf.Variable));
 

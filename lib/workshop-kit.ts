@@ -179,26 +179,28 @@ export function generateWorkshop(o: GenerateOptions): GenerateReport {
       .join(', ')} in ${o.from}`);
   }
   fs.mkdirSync(o.to, { recursive: true });
-  const changed = outputs.filter(({ name, text }) => {
-    const target = path.join(o.to, name);
-    return fs.existsSync(target) && fs.readFileSync(target, 'utf8') !== text;
-  }).map(({ name }) => path.join(o.to, name));
+  const targets = outputs.map(({ name, text }) => {
+    const file = path.join(o.to, name);
+    const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null;
+    return { file, text, old };
+  });
+  const changed = targets.filter(({ text, old }) => old !== null &&
+    old !== text).map(({ file }) => file);
   if (changed.length > 0 && !o.force) {
     throw new Error(`${changed.join(', ')} differ from the generated ` +
       'copies (a student\'s work, or an older kit): move them away, or ' +
       'pass --force to overwrite');
   }
   const report: GenerateReport = { written: [], unchanged: [] };
-  for (const { name, text } of outputs) {
-    const target = path.join(o.to, name);
-    if (fs.existsSync(target) && fs.readFileSync(target, 'utf8') === text) {
-      report.unchanged.push(target);
+  for (const { file, text, old } of targets) {
+    if (old === text) {
+      report.unchanged.push(file);
       continue;
     }
-    const tmp = `${target}.tmp-${process.pid}`;
+    const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, target);
-    report.written.push(target);
+    fs.renameSync(tmp, file);
+    report.written.push(file);
   }
   return report;
 }

@@ -16,15 +16,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { pairingSchedule } from './dataset';
 import {
-  CropLike, Pad2d, PadToMultiple,
+  CropLike, Pad2d, PadToMultiple, padToMultipleAmounts,
 } from './layers';
 import { cycleLoss as libCycleLoss, discriminatorLoss, ganLoss,
   identityLoss as libIdentityLoss } from './losses';
 import {
-  defineD, defineG, discriminatorLayers, generatorMultiple,
+  defineD, discriminatorLayers, generatorMultiple,
   receptiveField as libReceptiveField, residualBlockModel,
 } from './networks';
-import { CycleGANNetworks, generatorObjective } from './cyclegan';
+import { CycleGANNetworks, buildNetworks, generatorObjective, variablesOf }
+  from './cyclegan';
 import { resolveOptions } from './options';
 import { ImagePool } from './pool';
 import { Rng } from './rng';
@@ -124,28 +125,9 @@ const rand = (shape: number[], seed: number, lo = -1, hi = 1) =>
 type Answer = (...args: never[]) => unknown;
 type Checker = (answer: Answer) => string;
 
-/** Gradients of `f` with respect to `vars`, by variable name. */
-function gradsOf(f: () => tf.Scalar, vars: tf.Variable[]):
-  { value: tf.Scalar; grads: tf.NamedTensorMap } {
-  return tf.variableGrads(f, vars);
-}
-
-/** Small seeded networks for the objective checks. */
-function tinyNets(): CycleGANNetworks {
-  const g = (seed: number) => defineG({ netG: 'resnet_6blocks', ngf: 4,
-    seed, name: `g${seed}` });
-  const d = (seed: number) => defineD({ ndf: 4, seed, name: `d${seed}` });
-  return { generatorAtoB: g(1), generatorBtoA: g(2), discriminatorA: d(3),
-    discriminatorB: d(4) };
-}
-
 function disposeNets(nets: CycleGANNetworks): void {
   for (const m of Object.values(nets)) m.dispose();
 }
-
-const weightsOf = (...models: tf.LayersModel[]) =>
-  models.flatMap((m) => m.trainableWeights.map((w) => w.read() as
-    tf.Variable));
 
 /** Compares the value and the gradient of a scalar objective. */
 function sameObjective(f: () => unknown, ref: () => tf.Scalar,
@@ -153,7 +135,7 @@ function sameObjective(f: () => unknown, ref: () => tf.Scalar,
   detail = ''): void {
   let got: { value: tf.Scalar; grads: tf.NamedTensorMap };
   try {
-    got = gradsOf(() => {
+    got = tf.variableGrads(() => {
       const v = f();
       tensorOf(v, `${what}: the returned loss`);
       if ((v as tf.Tensor).size !== 1) {
@@ -171,7 +153,7 @@ function sameObjective(f: () => unknown, ref: () => tf.Scalar,
     }
     throw e;
   }
-  const want = gradsOf(ref, vars);
+  const want = tf.variableGrads(ref, vars);
   try {
     try {
       sameTensor(got.value, want.value, `${what}: the loss`, 1e-4 *
@@ -396,7 +378,10 @@ const CHECKS: Record<string, Checker> = {
   myGeneratorLoss(answer) {
     const f = answer as (nets: CycleGANNetworks, a: tf.Tensor4D,
       b: tf.Tensor4D, o: LossWeights) => unknown;
-    const nets = tinyNets();
+    // Small seeded networks: ResNet generators and basic PatchGANs of 4
+    // filters.
+    const nets = buildNetworks(resolveOptions({ netG: 'resnet_6blocks',
+      ngf: 4, ndf: 4 }));
     // 32 px: the smallest a basic PatchGAN gives a map at.
     const a = rand([1, 32, 32, 3], 17) as tf.Tensor4D;
     const b = rand([1, 32, 32, 3], 18) as tf.Tensor4D;
@@ -420,7 +405,7 @@ const CHECKS: Record<string, Checker> = {
       try {
         sameObjective(() => f(nets, a, b, o),
           () => generatorObjective(nets, a, b, full).total,
-          weightsOf(nets.generatorAtoB, nets.generatorBtoA),
+          variablesOf(nets.generatorAtoB, nets.generatorBtoA),
           'myGeneratorLoss(nets, a, b, o)', [
             ['the identity terms left out', terms.noIdt],
             ['the cycle terms left out', terms.noCycle],
@@ -453,7 +438,7 @@ const CHECKS: Record<string, Checker> = {
           ganLoss(run(fake), true, 'lsgan')), 0.5)],
       ] as [string, tf.Scalar][]);
       try {
-        sameObjective(() => f(d, real, fake), ref, weightsOf(d),
+        sameObjective(() => f(d, real, fake), ref, variablesOf(d),
           'myDiscriminatorLoss(d, real, fake)', hints);
       } finally {
         tf.dispose(hints.map(([, t]) => t));
@@ -487,17 +472,17 @@ const CHECKS: Record<string, Checker> = {
         const padded = new PadToMultiple({ ...fit, mode: 'reflect' })
           .apply(x) as tf.Tensor4D;
         const want = new CropLike().apply([run(padded), x]) as tf.Tensor;
-        const up = (n: number) => Math.max(fit.minSize,
-          Math.ceil(n / fit.multiple) * fit.multiple);
+        const [top, bottom] = padToMultipleAmounts(h, fit.multiple,
+          fit.minSize);
+        const [left, right] = padToMultipleAmounts(w, fit.multiple,
+          fit.minSize);
         // Padding all at the end can exceed what mirrorPad takes (side − 1).
-        const atEnd = up(h) - h < h && up(w) - w < w ?
-          tf.slice(run(tf.mirrorPad(x, [[0, 0], [0, up(h) - h],
-            [0, up(w) - w], [0, 0]], 'reflect')), 0, [-1, h, w, -1]) :
+        const atEnd = top + bottom < h && left + right < w ?
+          tf.slice(run(tf.mirrorPad(x, [[0, 0], [0, top + bottom],
+            [0, left + right], [0, 0]], 'reflect')), 0, [-1, h, w, -1]) :
           undefined;
-        const [pt, pl] = [Math.floor((up(h) - h) / 2),
-          Math.floor((up(w) - w) / 2)];
-        const zero = tf.slice(run(tf.pad(x, [[0, 0], [pt, up(h) - h - pt],
-          [pl, up(w) - w - pl], [0, 0]])), [0, pt, pl, 0], [-1, h, w, -1]);
+        const zero = tf.slice(run(tf.pad(x, [[0, 0], [top, bottom],
+          [left, right], [0, 0]])), [0, top, left, 0], [-1, h, w, -1]);
         const hints: [string, tf.Tensor][] = [
           ['zero padding instead of reflection', zero],
           ['the output left at the padded size', run(padded)]];

@@ -85,8 +85,16 @@ const HELP: Record<keyof CycleGANOptions, string> = {
  */
 export function flagNames(message: string): string {
   return message.replace(/\boption (\w+):/g, (whole, key: string) =>
-    key in CYCLEGAN_DEFAULTS ? `--${key === 'noFlip' ? 'disable-flip' :
-      kebab(key)}:` : whole);
+    key in CYCLEGAN_DEFAULTS ? `${flagOf(key as keyof CycleGANOptions)}:` :
+      whole);
+}
+
+/**
+ * The flag of an option. noFlip as `--no-flip` would be read by commander
+ * as "flip: false", so it is `--disable-flip`.
+ */
+function flagOf(key: keyof CycleGANOptions): string {
+  return key === 'noFlip' ? '--disable-flip' : `--${kebab(key)}`;
 }
 
 /** `lambdaA` → `lambda-a`, `nLayersD` → `n-layers-d`. */
@@ -124,8 +132,7 @@ export function parseTrainArgs(argv: string[]): {
     .option('--dataset <dir>', 'alias of --dataroot')
     .option('--continue', 'alias of --continue-train');
   for (const key of OPTION_NAMES) {
-    // noFlip as `--no-flip` would be read by commander as "flip: false".
-    const flag = key === 'noFlip' ? '--disable-flip' : `--${kebab(key)}`;
+    const flag = flagOf(key);
     const arg = typeof CYCLEGAN_DEFAULTS[key] === 'boolean' ? '[bool]' :
       '<value>';
     program.option(`${flag} ${arg}`, `${HELP[key]} (default ` +

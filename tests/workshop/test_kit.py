@@ -7,8 +7,8 @@ written yet, while every other cell still runs.
 The copies run from a folder beside workshop/ (`.kit-test-<variant>/`), so
 that their `../build/lib` imports resolve as in workshop/.
 """
+import functools
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -26,6 +26,7 @@ def exercise_id(cell):
     return cell.get("metadata", {}).get("workshop", {}).get("exercise")
 
 
+@functools.cache
 def answers():
     """Exercise id -> the finished notebook's answer cell source."""
     out = {}
