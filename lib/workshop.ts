@@ -394,7 +394,8 @@ const CHECKS: Record<string, Checker> = {
         const byName = Object.fromEntries(obj.terms);
         const sum = (names: string[]) => tf.addN(names.map((n) =>
           byName[n])) as tf.Scalar;
-        expectedTerms = obj.terms.map(([n, t]) => `${n} ${fmt(t.dataSync()[0])}`)
+        expectedTerms = obj.terms.map(([n, t]) =>
+          `${n} ${fmt(t.dataSync()[0])}`)
           .join(', ');
         return {
           noIdt: sum(['G_A', 'G_B', 'cycle_A', 'cycle_B']),

@@ -85,7 +85,8 @@ test('a wrong answer gets a hint naming its mistake', () => {
   const cycle = EXERCISES.find((e) => e.id === 'myCycleLoss')!;
   const r = checkResult('myCycleLoss', compile(cycle.wrong.source,
     'myCycleLoss'));
-  assert.match(r.lines[0], /myCycleLoss\(rec, real, 10\): value 0\.\d+, expected 1\.\d+/);
+  assert.match(r.lines[0],
+    /myCycleLoss\(rec, real, 10\): value 0\.\d+, expected 1\.\d+/);
   assert.match(r.lines.join('\n'), /hint: λ left out\?/);
   const pad = EXERCISES.find((e) => e.id === 'myReflectPad')!;
   const p = checkResult('myReflectPad', compile(pad.wrong.source,
