@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { registerNativeKernels } from './native-kernels';
 
 /** What `initBackend` found, with the one line it prints. */
 export interface BackendInfo {
@@ -87,6 +88,7 @@ async function loadNative(): Promise<BackendInfo | undefined> {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     if (tryRequire(pkg) && (await tf.setBackend('tensorflow'))) {
+      registerNativeKernels();
       return nativeInfo(pkg);
     }
   }

@@ -24,6 +24,7 @@
  * weights as they were before that update.
  */
 import * as tf from '@tensorflow/tfjs';
+import { FlatAdam } from './adam';
 import { NamedTensor } from './checkpoint';
 import {
   LOSS_NAMES, LossName, LossValues, checkIdentityChannels, cycleLoss,
@@ -104,9 +105,9 @@ export const variablesOf = (...models: tf.LayersModel[]): tf.Variable[] =>
   models.flatMap((m) => m.trainableWeights.map((w) => w.read() as
     tf.Variable));
 
-function makeAdam(o: ModelStepOptions): tf.AdamOptimizer {
+function makeAdam(o: ModelStepOptions): FlatAdam {
   // ε = 1e-8 as PyTorch's Adam (tfjs would take its backend's 1e-7).
-  return tf.train.adam(o.lr, o.beta1, o.beta2, 1e-8);
+  return new FlatAdam(o.lr, o.beta1, o.beta2, 1e-8);
 }
 
 /**
@@ -212,9 +213,9 @@ export class CycleGAN {
   readonly discriminatorA: tf.LayersModel;
   readonly discriminatorB: tf.LayersModel;
   /** One Adam for both generators (official optimizer_G). */
-  optimizerG: tf.AdamOptimizer;
+  optimizerG: FlatAdam;
   /** One Adam for both discriminators (official optimizer_D). */
-  optimizerD: tf.AdamOptimizer;
+  optimizerD: FlatAdam;
   /** History of generated A images, shown to discriminatorA. */
   poolA: ImagePool;
   /** History of generated B images, shown to discriminatorB. */
@@ -264,15 +265,13 @@ export class CycleGAN {
   /** Sets both optimizers' learning rate (the schedule calls this). */
   setLearningRate(lr: number): void {
     for (const opt of [this.optimizerG, this.optimizerD]) {
-      // tfjs keeps the rate in a protected field read at every update.
-      (opt as unknown as { learningRate: number }).learningRate = lr;
+      opt.learningRate = lr;
     }
   }
 
   /** The optimizers' current learning rate. */
   get learningRate(): number {
-    return (this.optimizerG as unknown as { learningRate: number })
-      .learningRate;
+    return this.optimizerG.learningRate;
   }
 
   /** Reads scalar losses in one transfer and checks they are finite. */
@@ -332,8 +331,8 @@ export class CycleGAN {
     }, this.generatorVars);
     try {
       const losses = this.readLosses(terms, `${where}, generator step`);
-      this.optimizerG.applyGradients(this.generatorVars.map((v) =>
-        ({ name: v.name, tensor: grads[v.name] })));
+      this.optimizerG.applyGradients(this.generatorVars,
+        this.generatorVars.map((v) => grads[v.name]));
       return losses;
     } finally {
       tf.dispose([value, ...Object.values(grads), ...terms.map(([, t]) => t)]);
@@ -364,8 +363,8 @@ export class CycleGAN {
       try {
         const losses = this.readLosses(terms,
           `${where}, discriminator step`);
-        this.optimizerD.applyGradients(this.discriminatorVars.map((v) =>
-          ({ name: v.name, tensor: grads[v.name] })));
+        this.optimizerD.applyGradients(this.discriminatorVars,
+          this.discriminatorVars.map((v) => grads[v.name]));
         return losses;
       } finally {
         tf.dispose([value, ...Object.values(grads)]);
@@ -402,8 +401,8 @@ export class CycleGAN {
   async snapshot(): Promise<CycleGANSnapshot> {
     const [optG, optD] = await Promise.all([this.optimizerG.getWeights(),
       this.optimizerD.getWeights()]);
-    // getWeights makes a new 'iter' scalar; the moments are live variables.
-    const made = [optG[0].tensor, optD[0].tensor];
+    // getWeights makes new tensors (the step count, the moments).
+    const made = [...optG, ...optD].map((t) => t.tensor);
     const poolTensors = (p: ImagePool) => p.state().images.map((t, i) =>
       ({ name: `image_${i}`, tensor: t as tf.Tensor }));
     return {
@@ -444,8 +443,8 @@ export class CycleGAN {
     }
     const adam = async (saved: NamedTensor[]) => {
       const opt = makeAdam(this.options);
-      // setWeights wraps each tensor in a variable that shares its data
-      // (reference counted), so the caller may dispose the tensors.
+      // setWeights copies the moments into its flat buffers, so the
+      // caller may dispose the tensors.
       await opt.setWeights(saved);
       return opt;
     };

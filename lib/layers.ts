@@ -13,6 +13,7 @@
  * built; the layers read the real sizes from the tensor at call time.
  */
 import * as tf from '@tensorflow/tfjs';
+import { FUSED_KERNELS, hasFusedKernel } from './fused-kernels';
 
 /** Arguments every tfjs layer accepts (name, trainable, inputShape...). */
 export type LayerArgs = NonNullable<ConstructorParameters<
@@ -174,8 +175,18 @@ function mirrorPadReflect(x: tf.Tensor4D, sides: Sides): tf.Tensor4D {
   const op = tf.customGrad<tf.Tensor4D>((...args) => ({
     value: tf.mirrorPad(args[0] as tf.Tensor4D,
       [[0, 0], [top, bottom], [left, right], [0, 0]], 'reflect'),
-    gradFunc: (dy) => reflectAxisGrad(reflectAxisGrad(dy, 2, w, left, right),
-      1, h, top, bottom),
+    gradFunc: (dy) => {
+      // One native MirrorPadGrad kernel where the backend has it, unless
+      // an outer tape must differentiate this gradient again.
+      if (hasFusedKernel(FUSED_KERNELS.mirrorPadGrad) &&
+        !tf.engine().isTapeOn()) {
+        return tf.engine().runKernel(FUSED_KERNELS.mirrorPadGrad, { dy },
+          { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]] } as
+            unknown as tf.NamedAttrMap) as tf.Tensor4D;
+      }
+      return reflectAxisGrad(reflectAxisGrad(dy, 2, w, left, right), 1, h,
+        top, bottom);
+    },
   }));
   return op(x);
 }
@@ -480,6 +491,9 @@ function normalizeInstance(x: tf.Tensor4D,
  * recomputed from x with recorded ops, so second derivatives stay right.
  */
 export function instanceNorm(x: tf.Tensor4D, epsilon: number): tf.Tensor4D {
+  if (x.dtype === 'float32' && hasFusedKernel(FUSED_KERNELS.instanceNorm)) {
+    return fusedInstanceNorm(x, epsilon);
+  }
   const op = tf.customGrad<tf.Tensor4D>((...args) => {
     const input = args[0] as tf.Tensor4D;
     const save = args[1] as tf.GradSaveFunc;
@@ -495,6 +509,54 @@ export function instanceNorm(x: tf.Tensor4D, epsilon: number): tf.Tensor4D {
         const meanDyXhat = tf.mean(tf.mul(dy, xhat), [1, 2], true);
         return tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(xhat, meanDyXhat)),
           inv);
+      },
+    };
+  });
+  return op(x);
+}
+
+/** The composite gradient of {@link instanceNorm}, recorded on a tape. */
+function instanceNormGrad(dy: tf.Tensor4D, x: tf.Tensor4D,
+  epsilon: number): tf.Tensor4D {
+  const [xhat, inv] = normalizeInstance(x, epsilon);
+  const meanDy = tf.mean(dy, [1, 2], true);
+  const meanDyXhat = tf.mean(tf.mul(dy, xhat), [1, 2], true);
+  return tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(xhat, meanDyXhat)), inv);
+}
+
+/**
+ * {@link instanceNorm} on the native backend: one fused batch-norm kernel
+ * forward and one backward (lib/native-kernels), on the batch folded into
+ * one image of N·C channels, [N,H,W,C] → [1,H,W,N·C], so that each image
+ * and channel keeps its own statistics. Under an outer tape the backward
+ * takes the composite path, whose ops the tape records.
+ */
+function fusedInstanceNorm(x: tf.Tensor4D, epsilon: number): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const fold = (t: tf.Tensor4D): tf.Tensor4D => n === 1 ? t :
+    tf.reshape(tf.transpose(t, [1, 2, 0, 3]), [1, h, w, n * c]);
+  const unfold = (t: tf.Tensor4D): tf.Tensor4D => n === 1 ? t :
+    tf.transpose(tf.reshape(t, [h, w, n, c]), [2, 0, 1, 3]);
+  const op = tf.customGrad<tf.Tensor4D>((...args) => {
+    const input = args[0] as tf.Tensor4D;
+    const save = args[1] as tf.GradSaveFunc;
+    const folded = fold(input);
+    const [y, ...reserves] = tf.engine().runKernel(
+      FUSED_KERNELS.instanceNorm, { x: folded },
+      { epsilon } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    save([input, folded, ...reserves]);
+    return {
+      value: unfold(y as tf.Tensor4D),
+      gradFunc: (dy, saved) => {
+        if (tf.engine().isTapeOn()) {
+          return instanceNormGrad(dy as tf.Tensor4D, saved[0] as tf.Tensor4D,
+            epsilon);
+        }
+        const [reserve1, reserve2, reserve3] = saved.slice(2);
+        return unfold(tf.engine().runKernel(FUSED_KERNELS.instanceNormGrad,
+          { dy: fold(dy as tf.Tensor4D), x: saved[1], reserve1, reserve2,
+            reserve3 }, { epsilon } as unknown as tf.NamedAttrMap) as
+          tf.Tensor4D);
       },
     };
   });

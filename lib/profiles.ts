@@ -64,16 +64,18 @@ export const PROFILES: Record<ProfileName, Profile> = {
   },
   emoji: {
     name: 'emoji', imageSize: 64, maxImages: Infinity, trainImages: 450,
-    // About 30 minutes on 2 CPU cores: these networks take about 0.67 s an
-    // iteration at 64 px (trial runs), and 450 images x 6 epochs = 2,700
-    // iterations (4 at the full rate, 2 of linear decay). Loaded at 64 px
-    // without a random crop: the emoji are centred, and a crop would cut
-    // into the margins that tell OpenMoji from Twemoji (a 3-epoch trial
-    // scored better on the test pairs without it).
+    // About 40 minutes on 2 CPU cores: these networks take about 0.51 s
+    // an iteration at 64 px on the native backend (bench:train), and 450
+    // images x 10 epochs = 4,500 iterations (7 at the full rate, 3 of
+    // linear decay); 6 epochs fell short of the identity baseline's
+    // A->B SSIM, 12 passed it (bench/RESULTS.md). Loaded at 64 px without
+    // a random crop: the emoji are centred, and a crop would cut into the
+    // margins that tell OpenMoji from Twemoji (a 3-epoch trial scored
+    // better on the test pairs without it).
     training: {
       name: 'emoji', loadSize: 64, cropSize: 64, maxDatasetSize: 450,
       netG: 'resnet_6blocks', ngf: 32, ndf: 32, upsample: 'resize',
-      nEpochs: 4, nEpochsDecay: 2, printFreq: 50, displayFreq: 50,
+      nEpochs: 7, nEpochsDecay: 3, printFreq: 50, displayFreq: 50,
       saveEpochFreq: 1,
     },
   },

@@ -374,24 +374,86 @@ async function kernelsOf(f: () => void): Promise<string[]> {
   return info.kernels.map((k) => k.name).filter((n) => n !== 'Identity');
 }
 
+/** Runs f with the fused native kernels switched off (CYCLEGAN_FUSED=0). */
+async function composite<T>(f: () => T | Promise<T>): Promise<T> {
+  const saved = process.env.CYCLEGAN_FUSED;
+  process.env.CYCLEGAN_FUSED = '0';
+  try {
+    return await f();
+  } finally {
+    if (saved === undefined) delete process.env.CYCLEGAN_FUSED;
+    else process.env.CYCLEGAN_FUSED = saved;
+  }
+}
+
 test('reflection pad and instance norm: kernel counts forward and ' +
-  'backward, no leaks', async () => {
+  'backward, fused and composite, no leaks', async () => {
   const x = tf.randomUniform([1, 6, 6, 4], -1, 1, 'float32', 1) as
     tf.Tensor4D;
-  const pad = await kernelsOf(() => tf.grad((v: tf.Tensor) =>
-    tf.sum(pad2d(v as tf.Tensor4D, [1, 1, 1, 1], 'reflect')))(x));
-  const norm = await kernelsOf(() => tf.grad((v: tf.Tensor) =>
-    tf.sum(instanceNorm(v as tf.Tensor4D, 1e-5)))(x));
-  // Both include the sum and its gradient (3) and a scope entry. Reflection:
-  // 1 MirrorPad, per axis 8 (slices, reverses, pads, AddN): 21; autodiff of
-  // the slice/reverse/concat path ran 27 here.
-  assert.equal(pad.filter((n) => n === 'MirrorPad').length, 1);
-  assert.ok(pad.length <= 22, `${pad.length}: ${pad}`);
-  // Instance norm: 9 forward, 9 backward: 22; autodiff ran 49.
-  assert.ok(norm.length <= 24, `${norm.length}: ${norm}`);
+  const padGrad = () => tf.grad((v: tf.Tensor) =>
+    tf.sum(pad2d(v as tf.Tensor4D, [1, 1, 1, 1], 'reflect')))(x);
+  const normGrad = () => tf.grad((v: tf.Tensor) =>
+    tf.sum(instanceNorm(v as tf.Tensor4D, 1e-5)))(x);
+  // Native backend: one MirrorPad forward and one MirrorPadGrad backward;
+  // one fused batch-norm kernel each way for the instance norm. Both
+  // counts include the sum and its gradient (3) and a scope entry.
+  const pad = await kernelsOf(padGrad);
+  const norm = await kernelsOf(normGrad);
+  assert.deepEqual(pad.filter((n) => n.startsWith('MirrorPad') ||
+    n.startsWith('CycleGAN')), ['MirrorPad', 'CycleGANMirrorPadGrad']);
+  assert.ok(pad.length <= 8, `${pad.length}: ${pad}`);
+  assert.deepEqual(norm.filter((n) => n.startsWith('CycleGAN')),
+    ['CycleGANInstanceNorm', 'CycleGANInstanceNormGrad']);
+  assert.ok(norm.length <= 8, `${norm.length}: ${norm}`);
+  // Composite path (the browser's): reflection 1 MirrorPad and per axis 8
+  // (slices, reverses, pads, AddN): 21, where autodiff of the
+  // slice/reverse/concat path ran 27; instance norm 9 forward and 9
+  // backward: 22, where autodiff ran 49.
+  const padJs = await composite(() => kernelsOf(padGrad));
+  const normJs = await composite(() => kernelsOf(normGrad));
+  assert.equal(padJs.filter((n) => n === 'MirrorPad').length, 1);
+  assert.ok(padJs.length <= 22 && padJs.length > pad.length, `${padJs}`);
+  assert.ok(normJs.length <= 24 && !normJs.some((n) =>
+    n.startsWith('CycleGAN')), `${normJs.length}: ${normJs}`);
   const before = tf.memory().numTensors;
-  await kernelsOf(() => tf.grad((v: tf.Tensor) => tf.sum(instanceNorm(
-    pad2d(v as tf.Tensor4D, [2, 1, 1, 2], 'reflect'), 1e-5)))(x));
-  assert.equal(tf.memory().numTensors, before);
+  for (const run of [(f: () => Promise<string[]>) => f(), composite]) {
+    await run(() => kernelsOf(() => tf.grad((v: tf.Tensor) =>
+      tf.sum(instanceNorm(pad2d(v as tf.Tensor4D, [2, 1, 1, 2], 'reflect'),
+        1e-5)))(x)));
+    assert.equal(tf.memory().numTensors, before);
+  }
   x.dispose();
+});
+
+test('fused native kernels give the composite values and gradients, ' +
+  'batches of 1 and 3', async () => {
+  for (const n of [1, 3]) {
+    // Per-channel offsets and spreads, so that the statistics differ.
+    const x = tf.tidy(() => tf.add(tf.mul(tf.randomNormal([n, 9, 7, 5], 0,
+      1, 'float32', 21), tf.range(1, 6)), tf.range(-2, 3))) as tf.Tensor4D;
+    const f = (v: tf.Tensor4D) => tf.tanh(pad2d(instanceNorm(v, 1e-5),
+      [3, 2, 1, 3], 'reflect'));
+    const run = () => tf.tidy(() => {
+      const u = tf.randomUniform([n, 14, 11, 5], -1, 1, 'float32', 22);
+      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v as tf.Tensor4D),
+        u)))(x);
+      return [f(x), g];
+    });
+    const [y, g] = run();
+    const [y0, g0] = await composite(run);
+    assert.deepEqual(y.shape, [n, 14, 11, 5]);
+    assert.ok(maxAbsDiff(y, y0) < 1e-5, `n=${n}: value ${maxAbsDiff(y, y0)}`);
+    const scale = tf.tidy(() => tf.max(tf.abs(g0)).dataSync()[0]);
+    assert.ok(scale > 0.05, `gradient scale ${scale}`);
+    assert.ok(maxAbsDiff(g, g0) < 1e-5 * Math.max(1, scale),
+      `n=${n}: gradient ${maxAbsDiff(g, g0)} of ${scale}`);
+    // Each image keeps its own statistics: image 0 alone gives the same.
+    if (n > 1) {
+      const first = tf.tidy(() => instanceNorm(tf.slice(x, [0], [1]), 1e-5));
+      const all = tf.tidy(() => tf.slice(instanceNorm(x, 1e-5), [0], [1]));
+      assert.ok(maxAbsDiff(first, all) < 1e-6);
+      tf.dispose([first, all]);
+    }
+    tf.dispose([x, y, g, y0, g0]);
+  }
 });
