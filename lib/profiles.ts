@@ -8,7 +8,7 @@
  *   each training cell of a workshop ends within 3 minutes on a 2-core
  *   laptop and still shows a change.
  * - `emoji`: the embedded emoji dataset at 64 px, sized to train on 2 CPU
- *   cores in about 30 minutes with a visible result.
+ *   cores in about 40 minutes with a visible result.
  * - `paper`: the official settings at 256 px (Zhu et al. 2017), for a GPU.
  *
  * Each part (data, model, training) is refined by the module that owns it;

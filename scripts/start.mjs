@@ -3,7 +3,9 @@
 // in order, with the `emoji` profile (CYCLEGAN_PROFILE overrides), writing
 // the executed copies and everything they produce under out/ (CYCLEGAN_OUT
 // overrides).
-import { existsSync, readdirSync, mkdirSync } from 'node:fs';
+import {
+  existsSync, readdirSync, readFileSync, mkdirSync, rmSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ROOT, run } from './common.mjs';
 
@@ -17,6 +19,9 @@ if (!existsSync(join(ROOT, 'build', 'lib', 'backend.js'))) {
   console.error('[start] build/ is missing: run `npm install` first');
   process.exit(1);
 }
+// A table left by an earlier run must not pass for this run's.
+const metrics = join(out, 'metrics.txt');
+rmSync(metrics, { force: true });
 const started = Date.now();
 console.log(`[start] ${notebooks.length} notebooks, profile ${profile}, ` +
   `outputs in ${out}`);
@@ -27,4 +32,8 @@ const minutes = ((Date.now() - started) / 60000).toFixed(1);
 console.log(r.status === 0
   ? `[start] done in ${minutes} min; executed notebooks in ${out}/notebooks`
   : `[start] failed after ${minutes} min`);
+// The job ends with the metrics table that notebook 05 writes.
+if (r.status === 0 && existsSync(metrics)) {
+  console.log(`[start] ${metrics}:\n${readFileSync(metrics, 'utf8').trimEnd()}`);
+}
 process.exit(r.status ?? 1);
