@@ -7,7 +7,8 @@
  * thread count, so load from other processes hits both alike; the table
  * gives medians after one warm-up each, the ratio ours / PyTorch (below 1
  * is faster; also of the best runs, which background load disturbs less)
- * and the achieved GFLOP/s.
+ * and the achieved GFLOP/s, also as a share of the machine's attainable
+ * peak (the faster framework's 2048×2048 float32 matmul).
  *
  *   npm run bench:vs-pytorch                 (-- --sizes 64,128 --reps 3)
  *
@@ -95,6 +96,27 @@ function table(header: string[], rows: string[][]): string {
     ...rows.map(line)].join('\n');
 }
 
+/**
+ * TensorFlow's rate on a 2048×2048 float32 matrix product, GFLOP/s
+ * (median of 5 after a warm-up).
+ */
+function tfMatmulGflops(): number {
+  const n = 2048;
+  const a = tf.randomUniform([n, n], -1, 1, 'float32', 3);
+  const b = tf.randomUniform([n, n], -1, 1, 'float32', 4);
+  const rates: number[] = [];
+  for (let r = 0; r < 6; r++) {
+    const t0 = performance.now();
+    const c = tf.matMul(a, b);
+    c.dataSync();
+    const s = (performance.now() - t0) / 1000;
+    c.dispose();
+    if (r > 0) rates.push(2 * n ** 3 / s / 1e9); // the first is a warm-up
+  }
+  tf.dispose([a, b]);
+  return median(rates);
+}
+
 async function main(): Promise<void> {
   const sizes = argValue('--sizes', '64,128,256').split(',').map(Number);
   const repsArg = argValue('--reps', '');
@@ -117,6 +139,13 @@ async function main(): Promise<void> {
   // Other processes on the same cores slow both sides (PyTorch's OpenMP
   // threads more so): the load average says how quiet the machine was.
   const loadBefore = os.loadavg()[0].toFixed(1);
+  // The machine's attainable float32 rate on these threads: the faster
+  // framework's 2048×2048 matrix product, the densest kernel either runs.
+  const tfPeak = tfMatmulGflops();
+  const torchPeak = Number((await worker.call({ cmd: 'matmul', n: 2048,
+    threads: THREADS })).gflops);
+  const peak = Math.max(tfPeak, torchPeak);
+  const ofPeak = (gflops: number) => `${(100 * gflops / peak).toFixed(0)}%`;
   try {
     for (const size of sizes) {
       // Fewer repetitions where one iteration takes tens of seconds.
@@ -176,6 +205,8 @@ async function main(): Promise<void> {
         (m.ourTrain / m.torchTrain).toFixed(2), best.toFixed(2),
         (trainFlop / m.ourTrain / 1e9).toFixed(1),
         (trainFlop / m.torchTrain / 1e9).toFixed(1),
+        ofPeak(trainFlop / m.ourTrain / 1e9),
+        ofPeak(trainFlop / m.torchTrain / 1e9),
         (m.ourInfer * 1000).toFixed(0), (m.torchInfer * 1000).toFixed(0),
         (m.ourInfer / m.torchInfer).toFixed(2)]);
       console.log(`  ${size} px done (train ours ${m.ourTrain.toFixed(2)} ` +
@@ -190,10 +221,14 @@ async function main(): Promise<void> {
     `${THREADS} threads each; ours: ${info.name} (${info.device}, ` +
     `TensorFlow ${info.tfVersion}); PyTorch ${torchVersion} (CPU). ` +
     'Medians after one warm-up; runs alternate; load average ' +
-    `${loadBefore} before, ${os.loadavg()[0].toFixed(1)} after.\n`);
+    `${loadBefore} before, ${os.loadavg()[0].toFixed(1)} after.\n` +
+    `Peak: ${peak.toFixed(0)} GFLOP/s, the faster 2048x2048 float32 ` +
+    `matmul on ${THREADS} threads (PyTorch ${torchPeak.toFixed(0)}, ` +
+    `TensorFlow ${tfPeak.toFixed(0)}); % peak is the training ` +
+    'iteration\'s share of it.\n');
   console.log(table(['px', 'reps', 'train GFLOP', 'ours s', 'torch s',
-    'ratio', 'best ratio', 'ours GFLOP/s', 'torch GFLOP/s',
-    'infer ours ms',
+    'ratio', 'best ratio', 'ours GFLOP/s', 'torch GFLOP/s', 'ours % peak',
+    'torch % peak', 'infer ours ms',
     'torch ms', 'ratio'], rows));
 }
 

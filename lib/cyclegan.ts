@@ -31,6 +31,7 @@ import {
   discriminatorLoss, ganLoss, gradientPenalty, identityLoss,
 } from './losses';
 import { defineD, defineG } from './networks';
+import type { NormType } from './networks';
 import { CycleGANOptions } from './options';
 import { ImagePool } from './pool';
 import { Rng, RngState } from './rng';
@@ -136,6 +137,24 @@ function run(model: tf.LayersModel, x: tf.Tensor): tf.Tensor4D {
   return model.apply(x, { training: true }) as tf.Tensor4D;
 }
 
+/**
+ * `model` applied to `x` and to `y`, in training mode: as one pass over
+ * the batch [x; y] where that changes nothing, else as two passes. With
+ * instance norm (or none) each image is normalised on its own, so the
+ * two halves of the joint pass are the two separate passes, to float
+ * rounding; one pass launches half the kernels and runs wider
+ * convolutions (bench/RESULTS.md). Batch norm would pool the statistics of
+ * both, so it gets two passes, as do inputs of different shapes.
+ */
+function runPair(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor4D,
+  norm: NormType): [tf.Tensor4D, tf.Tensor4D] {
+  const sameShape = x.shape.slice(1).every((d, i) => d === y.shape[i + 1]);
+  if (norm === 'batch' || !sameShape) return [run(model, x), run(model, y)];
+  const both = run(model, tf.concat([x, y], 0));
+  const [fx, fy] = tf.split(both, [x.shape[0], y.shape[0]], 0);
+  return [fx as tf.Tensor4D, fy as tf.Tensor4D];
+}
+
 /** Named loss terms and their sum. */
 export interface Objective {
   total: tf.Scalar;
@@ -157,21 +176,28 @@ export interface Objective {
 export function generatorObjective(nets: CycleGANNetworks,
   realA: tf.Tensor4D, realB: tf.Tensor4D, o: ModelStepOptions):
     Objective & { fakeA: tf.Tensor4D; fakeB: tf.Tensor4D } {
-  const fakeB = run(nets.generatorAtoB, realA); // G(a)
-  const recA = run(nets.generatorBtoA, fakeB); // F(G(a))
-  const fakeA = run(nets.generatorBtoA, realB); // F(b)
-  const recB = run(nets.generatorAtoB, fakeA); // G(F(b))
+  const G = nets.generatorAtoB;
+  const F = nets.generatorBtoA;
+  const identity = o.lambdaIdentity > 0;
+  // G(a) and, for the identity term, G(b) in one pass (runPair); F alike.
+  // The official names: idt_A = G(b), idt_B = F(a).
+  const [fakeB, idtA] = identity ? runPair(G, realA, realB, o.norm) :
+    [run(G, realA)]; // G(a), G(b)
+  const [fakeA, idtB] = identity ? runPair(F, realB, realA, o.norm) :
+    [run(F, realB)]; // F(b), F(a)
+  const recA = run(F, fakeB); // F(G(a))
+  const recB = run(G, fakeA); // G(F(b))
   const terms: [LossName, tf.Scalar][] = [
     ['G_A', ganLoss(run(nets.discriminatorB, fakeB), true, o.ganMode)],
     ['G_B', ganLoss(run(nets.discriminatorA, fakeA), true, o.ganMode)],
     ['cycle_A', cycleLoss(recA, realA, o.lambdaA)],
     ['cycle_B', cycleLoss(recB, realB, o.lambdaB)],
   ];
-  if (o.lambdaIdentity > 0) {
-    terms.push(['idt_A', identityLoss(run(nets.generatorAtoB, realB),
-      realB, o.lambdaB, o.lambdaIdentity)]);
-    terms.push(['idt_B', identityLoss(run(nets.generatorBtoA, realA),
-      realA, o.lambdaA, o.lambdaIdentity)]);
+  if (identity) {
+    terms.push(['idt_A', identityLoss(idtA!, realB, o.lambdaB,
+      o.lambdaIdentity)]);
+    terms.push(['idt_B', identityLoss(idtB!, realA, o.lambdaA,
+      o.lambdaIdentity)]);
   } else {
     terms.push(['idt_A', tf.scalar(0)], ['idt_B', tf.scalar(0)]);
   }
@@ -193,7 +219,8 @@ export function discriminatorObjective(nets: CycleGANNetworks,
   alphas?: { a: tf.Tensor1D; b: tf.Tensor1D }): Objective {
   const lossOf = (d: tf.LayersModel, real: tf.Tensor4D,
     fake: tf.Tensor4D, alpha?: tf.Tensor1D): tf.Scalar => {
-    const loss = discriminatorLoss(run(d, real), run(d, fake), o.ganMode);
+    const loss = discriminatorLoss(...runPair(d, real, fake, o.norm),
+      o.ganMode);
     if (o.ganMode !== 'wgangp' || !alpha) return loss;
     return tf.add(loss, gradientPenalty((x) => run(d, x), real, fake,
       alpha, { lambdaGp: o.lambdaGp })) as tf.Scalar;

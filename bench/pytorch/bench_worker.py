@@ -8,6 +8,8 @@ stdout.
     {"cmd": "setup", "size": 128, "ngf": 64, "ndf": 64, "threads": 2}
     {"cmd": "train"}   -> {"seconds": ...}  (both G, both D, identity on)
     {"cmd": "infer"}   -> {"seconds": ...}  (generator A->B, no grad)
+    {"cmd": "matmul", "n": 2048, "threads": 2}
+                       -> {"gflops": ...}   (median float32 n x n product)
 """
 import json
 import os
@@ -51,6 +53,17 @@ def main():
                 y = state['g'](state['a'])
                 reply = {'seconds': time.perf_counter() - t0,
                          'mean': float(y.mean())}
+        elif cmd == 'matmul':
+            torch.set_num_threads(int(msg.get('threads', 2)))
+            n = int(msg.get('n', 2048))
+            a, b = torch.randn(n, n), torch.randn(n, n)
+            torch.mm(a, b)  # warm-up
+            rates = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                torch.mm(a, b)
+                rates.append(2 * n ** 3 / (time.perf_counter() - t0) / 1e9)
+            reply = {'gflops': sorted(rates)[len(rates) // 2]}
         elif cmd == 'quit':
             break
         else:
