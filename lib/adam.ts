@@ -54,9 +54,14 @@ export class FlatAdam {
       this.checkVariables(vars);
     }
     grads.forEach((g, i) => {
-      if (!g || g.size !== vars[i].size) {
+      // tf.variableGrads leaves out a variable the loss does not reach;
+      // every weight of the CycleGAN networks is reached.
+      if (!g) {
+        throw new Error(`FlatAdam: no gradient for '${vars[i].name}'`);
+      }
+      if (!tf.util.arraysEqual(g.shape, vars[i].shape)) {
         throw new Error(`FlatAdam: gradient of '${vars[i].name}' has ` +
-          `shape [${g?.shape}], expected [${vars[i].shape}]`);
+          `shape [${g.shape}], expected [${vars[i].shape}]`);
       }
     });
     const t = this.iterations + 1;
@@ -135,6 +140,24 @@ export class FlatAdam {
     this.m!.assign(m);
     this.v!.assign(v);
     tf.dispose([m, v]);
+  }
+
+  /**
+   * Why a restored state cannot update `vars` (another count or shapes),
+   * or undefined when it can; a state saved before the first update
+   * fits any list.
+   */
+  mismatch(vars: tf.Variable[]): string | undefined {
+    if (!this.m) return undefined;
+    const bad = vars.findIndex((x, i) =>
+      !tf.util.arraysEqual(x.shape, this.shapes[i] ?? []));
+    if (vars.length === this.names.length && bad < 0) return undefined;
+    const at = bad >= 0 ? bad : Math.min(vars.length, this.names.length);
+    return `it holds moments for ${this.names.length} weight tensors, the ` +
+      `networks have ${vars.length}; the first difference is at tensor ` +
+      `${at}: saved '${this.names[at] ?? '(none)'}' ` +
+      `[${this.shapes[at] ?? ''}], network '${vars[at]?.name ?? '(none)'}' ` +
+      `[${vars[at]?.shape ?? ''}]`;
   }
 
   /** Frees the moments. */

@@ -88,8 +88,11 @@ async function loadNative(): Promise<BackendInfo | undefined> {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     if (tryRequire(pkg) && (await tf.setBackend('tensorflow'))) {
-      registerNativeKernels();
-      return nativeInfo(pkg);
+      const info = nativeInfo(pkg);
+      // The fused kernels are verified on the CPU build only (no GPU was
+      // at hand): the GPU build keeps tfjs's own ops.
+      if (info.device === 'CPU') registerNativeKernels();
+      return info;
     }
   }
   return undefined;

@@ -179,13 +179,23 @@ export function generatorObjective(nets: CycleGANNetworks,
   const G = nets.generatorAtoB;
   const F = nets.generatorBtoA;
   const identity = o.lambdaIdentity > 0;
-  // G(a) and, for the identity term, G(b) in one pass (runPair); F alike.
   // The official names: idt_A = G(b), idt_B = F(a).
-  const [fakeB, idtA] = identity ? runPair(G, realA, realB, o.norm) :
-    [run(G, realA)]; // G(a), G(b)
-  const [fakeA, idtB] = identity ? runPair(F, realB, realA, o.norm) :
-    [run(F, realB)]; // F(b), F(a)
+  let fakeB: tf.Tensor4D;
+  let fakeA: tf.Tensor4D | undefined;
+  let idtA: tf.Tensor4D | undefined;
+  let idtB: tf.Tensor4D | undefined;
+  if (identity && o.norm !== 'batch') {
+    // G(a) with G(b) in one pass, F(b) with F(a) (runPair).
+    [fakeB, idtA] = runPair(G, realA, realB, o.norm);
+    [fakeA, idtB] = runPair(F, realB, realA, o.norm);
+  } else {
+    // One call per application in the official order, G(a), F(G(a)),
+    // F(b), G(F(b)), then G(b), F(a): batch norm's running statistics
+    // follow the calls.
+    fakeB = run(G, realA);
+  }
   const recA = run(F, fakeB); // F(G(a))
+  fakeA ??= run(F, realB); // F(b)
   const recB = run(G, fakeA); // G(F(b))
   const terms: [LossName, tf.Scalar][] = [
     ['G_A', ganLoss(run(nets.discriminatorB, fakeB), true, o.ganMode)],
@@ -194,10 +204,10 @@ export function generatorObjective(nets: CycleGANNetworks,
     ['cycle_B', cycleLoss(recB, realB, o.lambdaB)],
   ];
   if (identity) {
-    terms.push(['idt_A', identityLoss(idtA!, realB, o.lambdaB,
-      o.lambdaIdentity)]);
-    terms.push(['idt_B', identityLoss(idtB!, realA, o.lambdaA,
-      o.lambdaIdentity)]);
+    terms.push(['idt_A', identityLoss(idtA ?? run(G, realB), realB,
+      o.lambdaB, o.lambdaIdentity)]);
+    terms.push(['idt_B', identityLoss(idtB ?? run(F, realA), realA,
+      o.lambdaA, o.lambdaIdentity)]);
   } else {
     terms.push(['idt_A', tf.scalar(0)], ['idt_B', tf.scalar(0)]);
   }
@@ -468,15 +478,34 @@ export class CycleGAN {
         throw new Error(`checkpoint has no tensor group '${group}'`);
       }
     }
-    const adam = async (saved: NamedTensor[]) => {
+    const adam = async (saved: NamedTensor[], vars: tf.Variable[],
+      group: string) => {
       const opt = makeAdam(this.options);
-      // setWeights copies the moments into its flat buffers, so the
-      // caller may dispose the tensors.
-      await opt.setWeights(saved);
-      return opt;
+      try {
+        // setWeights copies the moments into its flat buffers, so the
+        // caller may dispose the tensors.
+        await opt.setWeights(saved);
+        const why = opt.mismatch(vars);
+        if (why) {
+          throw new Error(`checkpoint '${group}' does not match the ` +
+            `networks: ${why}`);
+        }
+        return opt;
+      } catch (e) {
+        opt.dispose();
+        throw e;
+      }
     };
-    const [optG, optD] = [await adam(tensors.optimizerG),
-      await adam(tensors.optimizerD)];
+    const optG = await adam(tensors.optimizerG, this.generatorVars,
+      'optimizerG');
+    let optD: FlatAdam;
+    try {
+      optD = await adam(tensors.optimizerD, this.discriminatorVars,
+        'optimizerD');
+    } catch (e) {
+      optG.dispose();
+      throw e;
+    }
     this.optimizerG.dispose();
     this.optimizerD.dispose();
     this.optimizerG = optG;

@@ -167,18 +167,20 @@ function sameObjective(f: () => unknown, ref: () => tf.Scalar,
     const largest = (t: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(t))
       .dataSync()[0]);
     // Some gradients are zero up to rounding (a conv bias before an
-    // instance norm): judge those against the largest gradient overall.
+    // instance norm): those are judged against the largest one overall.
     const overall = Math.max(...vars.map((v) => largest(want.grads[v.name])));
     for (const v of vars) {
       const g = got.grads[v.name];
       const w = want.grads[v.name];
       if (!g) throw new Mismatch(`${what}: no gradient for ${v.name}`);
       const scale = Math.max(1e-6, largest(w));
+      const bound = scale < 1e-3 * overall ? 1e-5 * overall :
+        1e-3 * scale + 1e-7;
       const diff = maxAbsDiff(g, w);
-      if (diff > 1e-3 * scale + 1e-5 * overall + 1e-7) {
+      if (diff > bound) {
         throw new Mismatch(`${what}: the value matches but the gradient ` +
           `for ${v.name} differs by up to ${fmt(diff)} (largest ` +
-          `expected ${fmt(scale)})`);
+          `expected ${fmt(scale)}, allowed ${fmt(bound)})`);
       }
     }
   } finally {

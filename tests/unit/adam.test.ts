@@ -133,6 +133,25 @@ test('FlatAdam: refuses other variables, a missing gradient and a bad ' +
     /one gradient per variable, got 2 gradients for 3 variables/);
   assert.throws(() => opt.applyGradients(vars, [g[0], g[2], g[1]]),
     /gradient of 'x\/bias' has shape \[5,2\], expected \[4\]/);
+  const reshaped = tf.reshape(g[1], [2, 2]);
+  assert.throws(() => opt.applyGradients(vars, [g[0], reshaped, g[2]]),
+    /gradient of 'x\/bias' has shape \[2,2\], expected \[4\]/);
+  assert.throws(() => opt.applyGradients(vars,
+    [g[0], undefined as unknown as tf.Tensor, g[2]]),
+  /no gradient for 'x\/bias'/);
+  // A restored state names what does not fit the networks.
+  const saved = await opt.getWeights();
+  const restored = new FlatAdam(0.01, 0.5, 0.999, 1e-8);
+  await restored.setWeights(saved);
+  assert.equal(restored.mismatch(vars), undefined);
+  assert.match(restored.mismatch(vars.slice(1)) ?? '', new RegExp(
+    'holds moments for 3 weight tensors, the networks have 2; the first ' +
+    "difference is at tensor 0: saved 'x/kernel' \\[3,3,2,4\\], " +
+    "network 'x/bias' \\[4\\]"));
+  assert.equal(new FlatAdam(0.01, 0.5, 0.999, 1e-8).mismatch(vars),
+    undefined);
+  restored.dispose();
+  tf.dispose([reshaped, ...saved.map((w) => w.tensor)]);
   const scalar = tf.scalar(1, 'int32');
   await assert.rejects(opt.setWeights([{ name: 'm', tensor: scalar }]),
     /expected an 'iter' scalar first, got 'm'/);

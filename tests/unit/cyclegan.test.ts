@@ -126,3 +126,33 @@ test('with instance norm a training step runs each generator twice, ' +
   for (const m of Object.values(nets)) m.dispose();
   tf.dispose([a, b]);
 });
+
+test('with batch norm the generators run in the official order, one ' +
+  'image a call', () => {
+  const o = resolveOptions({ netG: 'resnet_6blocks', ngf: 4, ndf: 4,
+    norm: 'batch' });
+  const nets = buildNetworks(o);
+  const a = tf.randomUniform([1, 32, 32, 3], -1, 1, 'float32', 37) as
+    tf.Tensor4D;
+  const b = tf.randomUniform([1, 32, 32, 3], -1, 1, 'float32', 38) as
+    tf.Tensor4D;
+  // Each call moves the running statistics: record what each net saw.
+  const calls: string[] = [];
+  for (const [tag, m] of [['G', nets.generatorAtoB],
+    ['F', nets.generatorBtoA]] as const) {
+    const apply = m.apply.bind(m);
+    m.apply = ((x: tf.Tensor, kw?: object) => {
+      const t = x as tf.Tensor;
+      calls.push(`${tag}(${t === a ? 'a' : t === b ? 'b' : 'fake'}` +
+        `${t.shape[0] > 1 ? ' batch' : ''})`);
+      return apply(x, kw);
+    }) as typeof m.apply;
+  }
+  tf.tidy(() => { generatorObjective(nets, a, b, o); });
+  // Official: fake_B = G(a), rec_A = F(fake_B), fake_A = F(b),
+  // rec_B = G(fake_A), then idt_A = G(b), idt_B = F(a).
+  assert.deepEqual(calls, ['G(a)', 'F(fake)', 'F(b)', 'G(fake)', 'G(b)',
+    'F(a)']);
+  for (const m of Object.values(nets)) m.dispose();
+  tf.dispose([a, b]);
+});
