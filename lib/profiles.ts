@@ -8,7 +8,7 @@
  *   each training cell of a workshop ends within 3 minutes on a 2-core
  *   laptop and still shows a change.
  * - `emoji`: the embedded emoji dataset at 64 px, sized to train on 2 CPU
- *   cores in about 40 minutes with a visible result.
+ *   cores in about 30 minutes with a visible result.
  * - `paper`: the official settings at 256 px (Zhu et al. 2017), for a GPU.
  *
  * Each part (data, model, training) is refined by the module that owns it;
@@ -64,7 +64,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
   },
   emoji: {
     name: 'emoji', imageSize: 64, maxImages: Infinity, trainImages: 450,
-    // About 40 minutes on 2 CPU cores: these networks take about 0.51 s
+    // About 30 minutes on 2 CPU cores: these networks take about 0.4 s
     // an iteration at 64 px on the native backend (bench:train), and 450
     // images x 10 epochs = 4,500 iterations (7 at the full rate, 3 of
     // linear decay); 6 epochs fell short of the identity baseline's
