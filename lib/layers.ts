@@ -502,26 +502,36 @@ export function instanceNorm(x: tf.Tensor4D, epsilon: number): tf.Tensor4D {
     return {
       value: normalized,
       gradFunc: (dy, saved) => {
-        const [xhat, inv] = tf.engine().isTapeOn() ?
-          normalizeInstance(saved[0] as tf.Tensor4D, epsilon) :
-          [saved[1], saved[2]];
-        const meanDy = tf.mean(dy, [1, 2], true);
-        const meanDyXhat = tf.mean(tf.mul(dy, xhat), [1, 2], true);
-        return tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(xhat, meanDyXhat)),
-          inv);
+        if (tf.engine().isTapeOn()) {
+          return instanceNormGrad(dy as tf.Tensor4D, saved[0] as tf.Tensor4D,
+            epsilon);
+        }
+        return closedFormGrad(dy as tf.Tensor4D, saved[1] as tf.Tensor4D,
+          saved[2] as tf.Tensor4D);
       },
     };
   });
   return op(x);
 }
 
-/** The composite gradient of {@link instanceNorm}, recorded on a tape. */
-function instanceNormGrad(dy: tf.Tensor4D, x: tf.Tensor4D,
-  epsilon: number): tf.Tensor4D {
-  const [xhat, inv] = normalizeInstance(x, epsilon);
+/**
+ * The closed-form instance-norm gradient from the normalised input x̂ and
+ * 1/σ: (1/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)) over height and width.
+ */
+function closedFormGrad(dy: tf.Tensor4D, xhat: tf.Tensor4D,
+  inv: tf.Tensor4D): tf.Tensor4D {
   const meanDy = tf.mean(dy, [1, 2], true);
   const meanDyXhat = tf.mean(tf.mul(dy, xhat), [1, 2], true);
   return tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(xhat, meanDyXhat)), inv);
+}
+
+/**
+ * The gradient of {@link instanceNorm} with x̂ and 1/σ recomputed from x
+ * by recorded ops, for an outer tape (second derivatives).
+ */
+function instanceNormGrad(dy: tf.Tensor4D, x: tf.Tensor4D,
+  epsilon: number): tf.Tensor4D {
+  return closedFormGrad(dy, ...normalizeInstance(x, epsilon));
 }
 
 /**
