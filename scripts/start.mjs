@@ -34,6 +34,7 @@ console.log(r.status === 0
   : `[start] failed after ${minutes} min`);
 // The job ends with the metrics table that notebook 05 writes.
 if (r.status === 0 && existsSync(metrics)) {
-  console.log(`[start] ${metrics}:\n${readFileSync(metrics, 'utf8').trimEnd()}`);
+  const table = readFileSync(metrics, 'utf8').trimEnd();
+  console.log(`[start] ${metrics}:\n${table}`);
 }
 process.exit(r.status ?? 1);
